@@ -13,10 +13,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/moby/moby/client"
 )
 
 // Image is the metadata of an image target.
@@ -68,8 +68,9 @@ func openImage(ctx context.Context, ref Ref, o Options) (*Artifact, error) {
 func loadImage(ctx context.Context, ref Ref, o Options) (v1.Image, *Image, func(), error) {
 	noop := func() {}
 	var (
-		img v1.Image
-		err error
+		img     v1.Image
+		err     error
+		cleanup = noop
 	)
 	meta := &Image{}
 	switch ref.Kind {
@@ -93,7 +94,7 @@ func loadImage(ctx context.Context, ref Ref, o Options) (v1.Image, *Image, func(
 		}
 	case KindDocker:
 		var derr error
-		img, derr = imageFromDaemon(ctx, ref.Name, meta)
+		img, cleanup, derr = imageFromDaemon(ctx, ref.Name, meta)
 		if derr != nil && ref.Auto {
 			o.Logger.Debug("image not in the Docker daemon, trying its registry", "image", ref.Name, "err", derr)
 			var rerr error
@@ -106,9 +107,10 @@ func loadImage(ctx context.Context, ref Ref, o Options) (v1.Image, *Image, func(
 		}
 	}
 	if err := fillMeta(img, meta, ref); err != nil {
+		cleanup()
 		return nil, nil, noop, err
 	}
-	return img, meta, noop, nil
+	return img, meta, cleanup, nil
 }
 
 func imageFromLayout(dir, platform string) (v1.Image, error) {
@@ -184,18 +186,53 @@ func imageFromRegistry(ctx context.Context, s string, o Options) (v1.Image, erro
 	return remote.Image(r, ropts...)
 }
 
-func imageFromDaemon(ctx context.Context, s string, meta *Image) (v1.Image, error) {
-	r, err := name.ParseReference(s)
+// imageFromDaemon streams `docker save` of the image into a temporary file
+// and reads that as a docker-archive, so the config, history and layers are
+// the image's own rather than rebuilt from the inspect API.
+func imageFromDaemon(ctx context.Context, s string, meta *Image) (v1.Image, func(), error) {
+	noop := func() {}
+	c, err := client.New(client.FromEnv)
 	if err != nil {
-		return nil, err
+		return nil, noop, err
 	}
-	// File-buffered: `docker save` streams once into a temporary file that
-	// every layer read then seeks in, instead of holding it in memory.
-	img, err := daemon.Image(r, daemon.WithContext(ctx), daemon.WithFileBufferedOpener())
+	defer c.Close()
+	insp, err := c.ImageInspect(ctx, s)
 	if err != nil {
-		return nil, err
+		return nil, noop, err
 	}
-	return img, nil
+	meta.RepoTags, meta.RepoDigests = insp.RepoTags, insp.RepoDigests
+	rc, err := c.ImageSave(ctx, []string{s})
+	if err != nil {
+		return nil, noop, err
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp("", "vigil-docker-save-*.tar")
+	if err != nil {
+		return nil, noop, err
+	}
+	cleanup := func() { os.Remove(f.Name()) }
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		cleanup()
+		return nil, noop, fmt.Errorf("docker save: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		cleanup()
+		return nil, noop, err
+	}
+	var tag *name.Tag
+	if t, err := name.NewTag(s); err == nil && !strings.HasPrefix(s, "sha256:") {
+		tag = &t
+	}
+	img, err := tarball.ImageFromPath(f.Name(), tag)
+	if err != nil && tag != nil {
+		img, err = tarball.ImageFromPath(f.Name(), nil)
+	}
+	if err != nil {
+		cleanup()
+		return nil, noop, fmt.Errorf("reading docker save output: %w", err)
+	}
+	return img, cleanup, nil
 }
 
 func fillMeta(img v1.Image, meta *Image, ref Ref) error {
