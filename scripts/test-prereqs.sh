@@ -56,6 +56,11 @@ if ! docker image inspect vigil-test/bookworm:minbase >/dev/null 2>&1; then
 	docker import "$cache/bookworm-rootfs.tar" vigil-test/bookworm:minbase >/dev/null
 fi
 
+if [ ! -f "$cache/bookworm-docker.tar" ]; then
+	docker save -o "$cache/bookworm-docker.tar.tmp" vigil-test/bookworm:minbase
+	mv "$cache/bookworm-docker.tar.tmp" "$cache/bookworm-docker.tar"
+fi
+
 # Real Debian packages for the language-extractor tests: Python dist-info and a
 # Java library jar, downloaded once (not installed on the host).
 debs="$cache/debs"

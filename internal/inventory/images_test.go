@@ -9,10 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -97,39 +95,12 @@ func sorted(s []string) []string {
 	return out
 }
 
-var (
-	archiveOnce sync.Once
-	archivePath string
-	archiveErr  error
-)
-
-// bookwormArchive saves the bookworm image once per test binary.
-func bookwormArchive(t *testing.T) string {
-	t.Helper()
-	img := vigiltest.RequireBookwormImage(t)
-	archiveOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vigil-bookworm-*")
-		if err != nil {
-			archiveErr = err
-			return
-		}
-		archivePath = filepath.Join(dir, "bookworm.tar")
-		if out, err := exec.Command("docker", "save", "-o", archivePath, img).CombinedOutput(); err != nil {
-			archiveErr = fmt.Errorf("docker save: %v: %s", err, out)
-		}
-	})
-	if archiveErr != nil {
-		t.Fatal(archiveErr)
-	}
-	return archivePath
-}
-
 // TestBookwormForms scans the same debootstrap'ed Debian root in every form
 // a user may hand Vigil and compares each package set with dpkg's own.
 func TestBookwormForms(t *testing.T) {
 	rootfs := vigiltest.BookwormRootfs(t)
 	want := dpkgTruth(t, rootfs)
-	archive := bookwormArchive(t)
+	archive := vigiltest.BookwormArchive(t)
 
 	// An OCI layout written from the archive.
 	ociDir := filepath.Join(t.TempDir(), "oci")
@@ -233,7 +204,7 @@ func basicAuth(user, pass string, h http.Handler) http.Handler {
 // TestRegistryAuth covers basic auth from flags, from the Docker config,
 // and the failure with wrong credentials.
 func TestRegistryAuth(t *testing.T) {
-	archive := bookwormArchive(t)
+	archive := vigiltest.BookwormArchive(t)
 	reg := httptest.NewServer(basicAuth("alice", "s3cret", registry.New(registry.Logger(log.New(io.Discard, "", 0)))))
 	t.Cleanup(reg.Close)
 	host := strings.TrimPrefix(reg.URL, "http://")

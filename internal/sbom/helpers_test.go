@@ -1,16 +1,14 @@
 package sbom
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/vigil-cwpp/vigil/internal/inventory"
+	"github.com/vigil-cwpp/vigil/internal/vigiltest"
 )
 
 // fixedTime is the clock every test encodes with.
@@ -194,59 +192,16 @@ func bigReport(n int) *inventory.Report {
 	return r
 }
 
-// Schema URLs, as the schemas' $id values give them, and their local copies.
 const (
-	cycloneDXSchemaURL = "http://cyclonedx.org/schema/bom-1.6.schema.json"
-	spdxSchemaURL      = "http://spdx.org/rdf/terms/2.3"
+	cycloneDXSchemaURL = vigiltest.CycloneDXSchema
+	spdxSchemaURL      = vigiltest.SPDXSchema
 )
 
-var schemaFiles = map[string]string{
-	cycloneDXSchemaURL: "bom-1.6.schema.json",
-	"http://cyclonedx.org/schema/spdx.schema.json":     "spdx.schema.json",
-	"http://cyclonedx.org/schema/jsf-0.82.schema.json": "jsf-0.82.schema.json",
-	spdxSchemaURL: "spdx-schema-2.3.json",
-}
-
-// localLoader serves the schemas from testdata/schema and refuses every
-// other URL, so validation never touches the network.
-type localLoader struct{}
-
-func (localLoader) Load(url string) (any, error) {
-	name, ok := schemaFiles[url]
-	if !ok {
-		return nil, fmt.Errorf("schema %s is not in testdata/schema", url)
-	}
-	f, err := os.Open(filepath.Join("testdata", "schema", name))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return jsonschema.UnmarshalJSON(f)
-}
-
-// compileSchema compiles the schema with the given $id, with format
-// assertions on.
 func compileSchema(t testing.TB, url string) *jsonschema.Schema {
-	t.Helper()
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	c.UseLoader(localLoader{})
-	s, err := c.Compile(url)
-	if err != nil {
-		t.Fatalf("compile schema %s: %v", url, err)
-	}
-	return s
+	return vigiltest.CompileSchema(t, url)
 }
 
-// parseJSON decodes b the way the validator wants it (numbers as json.Number).
-func parseJSON(t testing.TB, b []byte) any {
-	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("decode output: %v\n%s", err, b)
-	}
-	return v
-}
+func parseJSON(t testing.TB, b []byte) any { return vigiltest.ParseJSON(t, b) }
 
 // field walks an object path, failing the test when a step is missing.
 func field(t testing.TB, v any, path ...any) any {

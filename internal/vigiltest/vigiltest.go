@@ -88,6 +88,16 @@ func RequireBookwormImage(t testing.TB) string {
 	return BookwormImage
 }
 
+// BookwormArchive returns the cached `docker save` of BookwormImage.
+func BookwormArchive(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(CacheDir(), "bookworm-docker.tar")
+	if _, err := os.Stat(p); err != nil {
+		Unavailable(t, "needs %s (run scripts/test-prereqs.sh)", p)
+	}
+	return p
+}
+
 // Deb returns the path of a cached .deb whose file name starts with name_.
 func Deb(t testing.TB, name string) string {
 	t.Helper()
