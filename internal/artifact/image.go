@@ -273,16 +273,24 @@ func fillMeta(img v1.Image, meta *Image, ref Ref) error {
 			created = append(created, h.CreatedBy)
 		}
 	}
+	// `docker save` stores layers uncompressed, so their blob digest is the
+	// DiffID; asking go-containerregistry for Digest() or Size() there would
+	// gzip every layer just to hash a form that never existed.
+	archived := ref.Kind == KindDockerArchive || ref.Kind == KindDocker
 	for i, l := range layers {
 		var ly Layer
-		if d, err := l.Digest(); err == nil {
-			ly.Digest = d.String()
-		}
 		if d, err := l.DiffID(); err == nil {
 			ly.DiffID = d.String()
 		}
-		if s, err := l.Size(); err == nil {
-			ly.Size = s
+		if archived {
+			ly.Digest = ly.DiffID
+		} else {
+			if d, err := l.Digest(); err == nil {
+				ly.Digest = d.String()
+			}
+			if s, err := l.Size(); err == nil {
+				ly.Size = s
+			}
 		}
 		if len(created) == len(layers) {
 			ly.CreatedBy = created[i]
@@ -332,6 +340,10 @@ func (a *Artifact) readLayers(ctx context.Context, img v1.Image, o Options) erro
 		if err != nil {
 			a.Errors = append(a.Errors, fmt.Errorf("layer %d (%s): %w", i, id, err))
 		}
+	}
+	if err := a.Tree.seal(); err != nil {
+		a.Tree.Close()
+		return err
 	}
 	a.FS = a.Tree
 	a.Stats = Stats{Files: st.files, Retained: st.retained, Bytes: st.bytes}

@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"archive/tar"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -52,7 +53,7 @@ type applyStats struct {
 // device files and oversize files are skipped with a warning. On a corrupt
 // tar it returns the error; entries applied before it stay applied.
 func (t *Tree) applyLayer(idx int, r io.Reader, o applyOptions, st *applyStats) error {
-	cr := &countingReader{r: r, limit: o.maxLayerSize, progress: o.progress}
+	cr := &countingReader{r: bufio.NewReaderSize(r, 1<<20), limit: o.maxLayerSize, progress: o.progress}
 	tr := tar.NewReader(cr)
 	defer func() { st.bytes += cr.n }()
 	for {

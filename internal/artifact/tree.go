@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,8 @@ var errNotRetained = errors.New("file content not retained")
 type Tree struct {
 	root  *node
 	spill *os.File
-	size  int64 // bytes written to spill
+	buf   *bufio.Writer // buffers writes to spill until Seal
+	size  int64         // bytes written to spill
 }
 
 type node struct {
@@ -82,9 +84,10 @@ func (t *Tree) store(r io.Reader, n int64) (*blob, error) {
 			return nil, fmt.Errorf("creating spill file: %w", err)
 		}
 		t.spill = f
+		t.buf = bufio.NewWriterSize(f, 1<<20)
 	}
 	off := t.size
-	w, err := io.CopyN(t.spill, r, n)
+	w, err := io.CopyN(t.buf, r, n)
 	t.size += w
 	if err != nil {
 		return nil, err
@@ -92,7 +95,23 @@ func (t *Tree) store(r io.Reader, n int64) (*blob, error) {
 	return &blob{off: off, n: n}, nil
 }
 
+// seal flushes the spill file; content is readable only after it.
+func (t *Tree) seal() error {
+	if t.buf == nil {
+		return nil
+	}
+	if err := t.buf.Flush(); err != nil {
+		return fmt.Errorf("writing spill file: %w", err)
+	}
+	return nil
+}
+
 func (t *Tree) reader(b *blob) *io.SectionReader {
+	if t.buf != nil && t.buf.Buffered() > 0 {
+		// Reading while layers are still applied (hardlinks, tests):
+		// flush first. After seal this never writes.
+		_ = t.buf.Flush()
+	}
 	return io.NewSectionReader(t.spill, b.off, b.n)
 }
 

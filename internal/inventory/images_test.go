@@ -30,6 +30,13 @@ import (
 // scan opens ref with the scanner's Keep function and returns its inventory.
 func scan(t *testing.T, ref string, mod func(*artifact.Options)) *inventory.Report {
 	t.Helper()
+	return scanTB(t, ref, mod)
+}
+
+func benchScan(b *testing.B, ref string) { scanTB(b, ref, nil) }
+
+func scanTB(t testing.TB, ref string, mod func(*artifact.Options)) *inventory.Report {
+	t.Helper()
 	r, err := artifact.ParseRef(ref)
 	if err != nil {
 		t.Fatal(err)

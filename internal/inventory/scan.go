@@ -19,7 +19,9 @@ import (
 	rpmmeta "github.com/google/osv-scalibr/extractor/filesystem/os/rpm/metadata"
 	scalibrfs "github.com/google/osv-scalibr/fs"
 	"github.com/google/osv-scalibr/plugin"
+	"github.com/google/osv-scalibr/purl"
 	"github.com/google/osv-scalibr/stats"
+	"github.com/package-url/packageurl-go"
 
 	"github.com/vigil-cwpp/vigil/internal/artifact"
 )
@@ -209,6 +211,14 @@ func convert(p *extractor.Package) Package {
 		p.Name, pkg.Name = "stdlib", "stdlib"
 	}
 	if u := p.PURL(); u != nil {
+		// osv-scalibr marks npm purls with a "source" qualifier of its own
+		// (the package.json and lock-file extractors disagree on it); it is
+		// not part of the purl spec and would keep equal packages apart.
+		if u.Type == purl.TypeNPM {
+			u.Qualifiers = purl.Qualifiers(slices.DeleteFunc(packageurl.Qualifiers(u.Qualifiers), func(q packageurl.Qualifier) bool {
+				return q.Key == "source"
+			}))
+		}
 		pkg.PURL = u.String()
 	}
 	if eco := p.Ecosystem(); !eco.IsEmpty() {
