@@ -74,7 +74,15 @@ type hideDir struct {
 	keep func(fs.DirEntry) bool
 }
 
+// ReadDir filters the hidden entries out; with n > 0 it reads on until it
+// has something to return, because an empty batch without an error would
+// break the io/fs contract (and callers that trust it).
 func (d *hideDir) ReadDir(n int) ([]fs.DirEntry, error) {
-	ents, err := d.ReadDirFile.ReadDir(n)
-	return slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return !d.keep(e) }), err
+	for {
+		ents, err := d.ReadDirFile.ReadDir(n)
+		ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return !d.keep(e) })
+		if len(ents) > 0 || err != nil || n <= 0 {
+			return ents, err
+		}
+	}
 }

@@ -10,8 +10,9 @@ import (
 
 // progress draws a byte-count bar on stderr while image layers are read.
 type progress struct {
-	bar   *progressbar.ProgressBar
-	label string
+	bar    *progressbar.ProgressBar
+	label  string
+	walked int
 }
 
 // newProgress returns nil unless stderr is a terminal and --quiet is off.
@@ -37,3 +38,12 @@ func (p *progress) Layer(i, n int, size int64) {
 func (p *progress) Add(n int64) { _ = p.bar.Add64(n) }
 
 func (p *progress) Finish() { _ = p.bar.Finish() }
+
+// Walked counts files visited by the extraction walk.
+func (p *progress) Walked() {
+	p.walked++
+	if p.walked%512 == 0 {
+		p.bar.Describe(fmt.Sprintf("%s: %d files walked", p.label, p.walked))
+		_ = p.bar.Add(0)
+	}
+}

@@ -73,13 +73,17 @@ func inventoryOf(ctx context.Context, g *globals, target string, tf *targetFlags
 		o.Progress = bar
 	}
 	a, err := artifact.Open(ctx, ref, o)
-	if bar != nil {
-		bar.Finish()
-	}
 	if err != nil {
+		if bar != nil {
+			bar.Finish()
+		}
 		return nil, err
 	}
 	defer a.Close()
+	if bar != nil {
+		sc.Walked = bar.Walked
+		defer bar.Finish()
+	}
 	return sc.Scan(ctx, a)
 }
 
