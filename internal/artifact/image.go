@@ -277,10 +277,13 @@ func fillMeta(img v1.Image, meta *Image, ref Ref) error {
 	// DiffID; asking go-containerregistry for Digest() or Size() there would
 	// gzip every layer just to hash a form that never existed.
 	archived := ref.Kind == KindDockerArchive || ref.Kind == KindDocker
+	// DiffIDs come from the config. go-containerregistry's DiffID() of a
+	// compressed layer (OCI layout, gzip'd docker-archive) decompresses and
+	// hashes the whole blob, before and outside the MaxLayerSize bound.
 	for i, l := range layers {
 		var ly Layer
-		if d, err := l.DiffID(); err == nil {
-			ly.DiffID = d.String()
+		if i < len(cf.RootFS.DiffIDs) {
+			ly.DiffID = cf.RootFS.DiffIDs[i].String()
 		}
 		if archived {
 			ly.Digest = ly.DiffID

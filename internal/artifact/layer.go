@@ -61,6 +61,11 @@ func (t *Tree) applyLayer(idx int, r io.Reader, o applyOptions, st *applyStats) 
 		if err == io.EOF {
 			return nil
 		}
+		if errors.Is(err, tar.ErrInsecurePath) && h != nil {
+			// GODEBUG=tarinsecurepath=0: the header was read fine, and
+			// cleanEntryName refuses the name below, with a warning.
+			err = nil
+		}
 		if err != nil {
 			if errors.Is(err, ErrLimit) {
 				return fmt.Errorf("layer exceeds %d uncompressed bytes (decompression bomb?): %w", o.maxLayerSize, ErrLimit)
@@ -116,9 +121,13 @@ func (t *Tree) applyEntry(idx int, name string, h *tar.Header, r io.Reader, o ap
 		return err
 	}
 	old := dir.kids[leaf]
+	var skipped error // the entry is applied, but a warning is due
 	n := &node{
-		name:    leaf,
-		mode:    h.FileInfo().Mode(),
+		name: leaf,
+		// The type comes from the Typeflag alone, as runtimes extract it:
+		// archive/tar also ORs in the S_IFMT bits of the header's Mode
+		// field, which the layer's author controls.
+		mode:    h.FileInfo().Mode() &^ fs.ModeType,
 		modTime: h.ModTime,
 		uid:     h.Uid,
 		gid:     h.Gid,
@@ -127,6 +136,7 @@ func (t *Tree) applyEntry(idx int, name string, h *tar.Header, r io.Reader, o ap
 	}
 	switch h.Typeflag {
 	case tar.TypeDir:
+		n.mode |= fs.ModeDir
 		if old != nil && old.mode.IsDir() {
 			// A directory entry over a directory updates its metadata only.
 			old.mode, old.modTime, old.uid, old.gid = n.mode, n.modTime, n.uid, n.gid
@@ -136,13 +146,14 @@ func (t *Tree) applyEntry(idx int, name string, h *tar.Header, r io.Reader, o ap
 		n.kids = map[string]*node{}
 	case tar.TypeReg, tar.TypeRegA:
 		n.size = h.Size
-		if o.maxFileSize > 0 && h.Size > o.maxFileSize {
-			return fmt.Errorf("file of %d bytes exceeds the %d-byte limit", h.Size, o.maxFileSize)
-		}
 		if h.Size < 0 {
 			return fmt.Errorf("negative size %d", h.Size)
 		}
-		if o.keep != nil && h.Size > 0 && o.keep(name, info{n}) {
+		if o.maxFileSize > 0 && h.Size > o.maxFileSize {
+			// Still put the entry in, without content, so it hides the
+			// lower layers' version of the file; warn that it was skipped.
+			skipped = fmt.Errorf("file of %d bytes exceeds the %d-byte limit", h.Size, o.maxFileSize)
+		} else if o.keep != nil && h.Size > 0 && o.keep(name, info{n}) {
 			b, err := t.store(r, h.Size)
 			if err != nil {
 				return &entryIOError{err}
@@ -151,6 +162,7 @@ func (t *Tree) applyEntry(idx int, name string, h *tar.Header, r io.Reader, o ap
 			st.retained++
 		}
 	case tar.TypeSymlink:
+		n.mode |= fs.ModeSymlink
 		n.link = h.Linkname
 	case tar.TypeLink:
 		target, err := cleanEntryName(h.Linkname)
@@ -176,7 +188,7 @@ func (t *Tree) applyEntry(idx int, name string, h *tar.Header, r io.Reader, o ap
 		}
 	}
 	dir.kids[leaf] = n
-	return nil
+	return skipped
 }
 
 // hideLower removes from dir everything that only lower layers wrote, as an

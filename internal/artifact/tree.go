@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxSymlinks bounds symlink resolution, as the kernel's ELOOP does.
@@ -87,7 +88,11 @@ func (t *Tree) store(r io.Reader, n int64) (*blob, error) {
 		t.buf = bufio.NewWriterSize(f, 1<<20)
 	}
 	off := t.size
-	w, err := io.CopyN(t.buf, r, n)
+	// Hide bufio.Writer's ReadFrom: with an empty buffer it hands the copy
+	// to (*os.File).ReadFrom and keeps any *read* error (truncated layer,
+	// ErrLimit) as its sticky write error, failing every later store and
+	// seal — so one bad layer made Open fail. (It also never buffered.)
+	w, err := io.CopyN(struct{ io.Writer }{t.buf}, r, n)
 	t.size += w
 	if err != nil {
 		return nil, err
@@ -367,6 +372,11 @@ func cleanEntryName(name string) (string, error) {
 	if strings.ContainsRune(name, 0) {
 		return "", errors.New("NUL byte in path")
 	}
+	if !utf8.ValidString(name) {
+		// io/fs paths are UTF-8: such an entry could never be opened, and
+		// fs.WalkDir would fail on its directory.
+		return "", errors.New("path is not valid UTF-8")
+	}
 	for _, e := range strings.Split(name, "/") {
 		if e == ".." {
 			return "", errors.New("path traverses out with ..")
@@ -377,4 +387,20 @@ func cleanEntryName(name string) (string, error) {
 		return ".", nil
 	}
 	return p, nil
+}
+
+// ReadLink implements fs.ReadLinkFS, with Lstat, so fs.Lstat, fs.ReadLink
+// and fs.Sub see symlinks as symlinks.
+func (t *Tree) ReadLink(name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	n, err := t.lookup(name, false)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	if n.mode&fs.ModeSymlink == 0 {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	return n.link, nil
 }
