@@ -56,7 +56,7 @@ type Image struct {
 	OS           string            `json:"os,omitempty"`
 	Architecture string            `json:"architecture,omitempty"`
 	Variant      string            `json:"variant,omitempty"`
-	Created      time.Time         `json:"created,omitempty"`
+	Created      time.Time         `json:"created,omitzero"`
 	User         string            `json:"user,omitempty"`
 	Env          []string          `json:"env,omitempty"`
 	Entrypoint   []string          `json:"entrypoint,omitempty"`
