@@ -11,6 +11,10 @@ mirror=${VIGIL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 log() { printf 'test-prereqs: %s\n' "$*" >&2; }
 
+# Peer tools the tests compare against, installed with the Go toolchain.
+gobin=$(go env GOPATH)/bin
+[ -x "$gobin/govulncheck" ] || { log "go install govulncheck@v1.9.0"; GOFLAGS= go install golang.org/x/vuln/cmd/govulncheck@v1.9.0; }
+
 if [ "$(id -u)" != 0 ]; then
 	log "not root: skipping package installs and fixtures (tests needing them will skip)"
 	exit 0

@@ -11,7 +11,10 @@ import (
 	"github.com/vigil-cwpp/vigil/internal/artifact"
 	"github.com/vigil-cwpp/vigil/internal/inventory"
 	"github.com/vigil-cwpp/vigil/internal/sbom"
+	"github.com/vigil-cwpp/vigil/internal/scan"
 	"github.com/vigil-cwpp/vigil/internal/version"
+	"github.com/vigil-cwpp/vigil/internal/vex"
+	"github.com/vigil-cwpp/vigil/internal/vulnmatch"
 )
 
 // targetFlags are how a scan target is reached.
@@ -48,43 +51,40 @@ Without a prefix an existing directory is dir: (oci-dir: when it holds an
 oci-layout file), an existing file is docker-archive:, and anything else is an
 image looked up in the Docker daemon, then in its registry.`
 
-// inventoryOf opens target and extracts its inventory.
-func inventoryOf(ctx context.Context, g *globals, target string, tf *targetFlags) (*inventory.Report, error) {
-	log := g.logger()
+// artifactOptions turns the target flags into artifact options.
+func (t *targetFlags) artifactOptions() artifact.Options {
+	o := artifact.DefaultOptions()
+	o.Insecure, o.Username, o.Password, o.Platform = t.insecure, t.username, t.password, t.platform
+	if o.Password == "" {
+		o.Password = os.Getenv("VIGIL_REGISTRY_PASSWORD")
+	}
+	o.MaxFileSize, o.MaxLayerSize = t.maxFileSize, t.maxLayerSize
+	return o
+}
+
+// runScan parses target and runs a scan with a progress display on a
+// terminal. db may be nil for an inventory only.
+func runScan(ctx context.Context, g *globals, target string, tf *targetFlags, db vulnmatch.Source, filter *vex.Filter) (*scan.Result, error) {
 	ref, err := artifact.ParseRef(target)
 	if err != nil {
 		return nil, err
 	}
-	sc, err := inventory.New(log)
-	if err != nil {
-		return nil, err
-	}
-	o := artifact.DefaultOptions()
-	o.Keep = sc.Keep
-	o.Insecure, o.Username, o.Platform = tf.insecure, tf.username, tf.platform
-	o.Password = tf.password
-	if o.Password == "" {
-		o.Password = os.Getenv("VIGIL_REGISTRY_PASSWORD")
-	}
-	o.MaxFileSize, o.MaxLayerSize = tf.maxFileSize, tf.maxLayerSize
-	o.Logger = log
-	bar := newProgress(g, ref.String())
-	if bar != nil {
-		o.Progress = bar
-	}
-	a, err := artifact.Open(ctx, ref, o)
-	if err != nil {
-		if bar != nil {
-			bar.Finish()
-		}
-		return nil, err
-	}
-	defer a.Close()
-	if bar != nil {
-		sc.Walked = bar.Walked
+	o := scan.Options{Artifact: tf.artifactOptions(), DB: db, Filter: filter, Logger: g.logger()}
+	if bar := newProgress(g, ref.String()); bar != nil {
+		o.Artifact.Progress = bar
+		o.Walked = bar.Walked
 		defer bar.Finish()
 	}
-	return sc.Scan(ctx, a)
+	return scan.Run(ctx, ref, o)
+}
+
+// inventoryOf opens target and extracts its inventory.
+func inventoryOf(ctx context.Context, g *globals, target string, tf *targetFlags) (*inventory.Report, error) {
+	res, err := runScan(ctx, g, target, tf, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return res.Inventory, nil
 }
 
 // summarize prints warnings and errors of a report to stderr.
@@ -109,23 +109,15 @@ func summarize(g *globals, r *inventory.Report) {
 }
 
 func newSBOMCmd(g *globals) *cobra.Command {
-	return newInventoryCmd(g, "sbom", "Write a software bill of materials of TARGET", "cyclonedx")
-}
-
-func newScanCmd(g *globals) *cobra.Command {
-	return newInventoryCmd(g, "scan", "Scan TARGET and report its packages (vulnerabilities come with the database)", "table")
-}
-
-func newInventoryCmd(g *globals, use, short, defaultFormat string) *cobra.Command {
 	var (
 		tf     targetFlags
 		format string
 		output string
 	)
 	cmd := &cobra.Command{
-		Use:   use + " TARGET",
-		Short: short,
-		Long:  short + ".\n\n" + targetHelp,
+		Use:   "sbom TARGET",
+		Short: "Write a software bill of materials of TARGET",
+		Long:  "Write a software bill of materials of TARGET.\n\n" + targetHelp,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := sbom.ParseFormat(format)
@@ -136,7 +128,10 @@ func newInventoryCmd(g *globals, use, short, defaultFormat string) *cobra.Comman
 			if err != nil {
 				return &exitError{ExitError, err}
 			}
-			if err := writeReport(g, output, f, r); err != nil {
+			err = writeTo(g, output, func(w io.Writer) error {
+				return sbom.Encode(w, f, r, sbom.Options{ToolName: "vigil", ToolVersion: version.Version})
+			})
+			if err != nil {
 				return &exitError{ExitError, err}
 			}
 			summarize(g, r)
@@ -147,24 +142,23 @@ func newInventoryCmd(g *globals, use, short, defaultFormat string) *cobra.Comman
 		},
 	}
 	tf.register(cmd)
-	cmd.Flags().StringVarP(&format, "format", "f", defaultFormat, "output format: cyclonedx, spdx, json, table")
+	cmd.Flags().StringVarP(&format, "format", "f", "cyclonedx", "output format: cyclonedx, spdx, json, table")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the report to this file instead of stdout")
 	return cmd
 }
 
-func writeReport(g *globals, output string, f sbom.Format, r *inventory.Report) error {
-	var w io.Writer = g.stdout
-	if output != "" {
-		file, err := os.Create(output)
-		if err != nil {
-			return err
-		}
-		defer file.Close()
-		w = file
-		if err := sbom.Encode(w, f, r, sbom.Options{ToolName: "vigil", ToolVersion: version.Version}); err != nil {
-			return fmt.Errorf("writing %s: %w", output, err)
-		}
-		return file.Close()
+// writeTo writes through enc to the output file, or stdout when it is "".
+func writeTo(g *globals, output string, enc func(io.Writer) error) error {
+	if output == "" {
+		return enc(g.stdout)
 	}
-	return sbom.Encode(w, f, r, sbom.Options{ToolName: "vigil", ToolVersion: version.Version})
+	f, err := os.Create(output)
+	if err != nil {
+		return err
+	}
+	if err := enc(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", output, err)
+	}
+	return f.Close()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -125,4 +126,38 @@ func Run(t testing.TB, dir string, name string, args ...string) string {
 func firstLine(b []byte) string {
 	s, _, _ := strings.Cut(string(b), "\n")
 	return s
+}
+
+// SharedData returns the directory of real upstream vulnerability and
+// detection data: $VIGIL_SHARED_DATA, else ../shared/data beside the
+// repository (where CI puts it).
+func SharedData(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("VIGIL_SHARED_DATA")
+	if dir == "" {
+		_, file, _, _ := runtime.Caller(0)
+		dir = filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "data")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "osv", "Go", "all.zip")); err != nil {
+		Unavailable(t, "needs the shared data at %s: %v", dir, err)
+	}
+	return dir
+}
+
+// GoBin returns the path of a Go-installed tool: PATH first, then
+// $(go env GOPATH)/bin.
+func GoBin(t testing.TB, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	out, err := exec.Command("go", "env", "GOPATH").Output()
+	if err == nil {
+		p := filepath.Join(strings.TrimSpace(string(out)), "bin", name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	Unavailable(t, "needs %s (make test installs it with go install)", name)
+	return ""
 }
