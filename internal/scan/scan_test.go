@@ -26,7 +26,7 @@ var (
 
 // realDB imports every real data set in the shared data once per test
 // binary and opens it.
-func realDB(t *testing.T) *vulndb.DB {
+func realDB(t testing.TB) *vulndb.DB {
 	t.Helper()
 	data := vigiltest.SharedData(t)
 	dbOnce.Do(func() {
@@ -56,7 +56,7 @@ func realDB(t *testing.T) *vulndb.DB {
 	return db
 }
 
-func scanRef(t *testing.T, ref string, db vulnmatch.Source) *scan.Result {
+func scanRef(t testing.TB, ref string, db vulnmatch.Source) *scan.Result {
 	t.Helper()
 	r, err := artifact.ParseRef(ref)
 	if err != nil {
