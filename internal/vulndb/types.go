@@ -107,6 +107,9 @@ type SourceStatus struct {
 	Records      int       `json:"records"`
 	UpstreamDate time.Time `json:"upstream_date,omitzero"` // newest modified / catalog date in the data
 	FetchedAt    time.Time `json:"fetched_at"`
+	// CheckedAt is when upstream last confirmed the data: a download, an
+	// import, or a 304 Not Modified answer. It is at or after FetchedAt.
+	CheckedAt    time.Time `json:"checked_at,omitzero"`
 	Origin       string    `json:"origin"` // URL or file path it came from
 	ETag         string    `json:"etag,omitempty"`
 	LastModified string    `json:"last_modified,omitempty"`
