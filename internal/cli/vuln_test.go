@@ -68,7 +68,7 @@ func TestOfflineScan(t *testing.T) {
 	var rep struct {
 		Findings []struct {
 			ID      string
-			KEV     *struct{ DateAdded string } `json:"kev"`
+			KEV     *struct{ DateAdded string }  `json:"kev"`
 			CVSS    *struct{ BaseScore float64 } `json:"cvss"`
 			Package struct{ Name string }
 		}
