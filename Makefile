@@ -30,6 +30,8 @@ check:
 
 bench: build
 	bash scripts/bench-sbom.sh
+	bash scripts/bench-vuln.sh
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/inventory ./internal/scan ./internal/vulnmatch
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)

@@ -129,7 +129,7 @@ func runVulnScan(cmd *cobra.Command, g *globals, sf *scanFlags, target string) e
 	if !sf.noVulns {
 		db, err = vulndb.Open(sf.dbPath)
 		if err != nil {
-			return &exitError{ExitError, fmt.Errorf("%w\n(create it with `vigil db update`, or `vigil db import FILE…` offline; --no-vulns scans the inventory only)", err)}
+			return &exitError{ExitError, fmt.Errorf("%w; --no-vulns scans the inventory only", err)}
 		}
 		defer db.Close()
 		st, err := db.Status(ctx)
