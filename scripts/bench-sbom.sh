@@ -53,7 +53,7 @@ PY
 }
 
 echo "# $(date -u +%F) $(nproc) cores; $runs runs each, median wall/CPU, max RSS"
-echo "# vigil $($vigil version) ; $($syft version 2>/dev/null | awk '/^Version:/ {print "syft " $2}')"
+echo "# $($vigil version); $(go version -m "$syft" | awk '$1=="mod" {print $2, $3}')"
 printf '%-6s %-16s %9s %9s %11s %6s\n' tool target wall cpu peak-rss pkgs
 measure vigil rootfs "$vigil" sbom -q -f json "dir:$rootfs"
 measure syft rootfs "$syft" scan -q -o json "dir:$rootfs"
