@@ -160,9 +160,13 @@ func TestScanWithoutDB(t *testing.T) {
 	if code != ExitError || !strings.Contains(stderr, missing) || !strings.Contains(stderr, "vigil db update") {
 		t.Errorf("exit %d, stderr %q; want exit 2 naming the database and how to make it", code, stderr)
 	}
-	code, _, stderr = run(t, "scan", "--no-vulns", "--db", missing, t.TempDir())
-	if code != ExitClean {
-		t.Errorf("--no-vulns: exit %d: %s", code, stderr)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "requirements.txt"), []byte("requests==2.31.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := run(t, "scan", "--no-vulns", "--db", missing, dir)
+	if code != ExitClean || !strings.Contains(out, "requests") || !strings.Contains(out, "1 package (pypi: 1)") {
+		t.Errorf("--no-vulns: exit %d, table %q: %s", code, out, stderr)
 	}
 	code, _, stderr = run(t, "scan", "--fail-on", "sometimes", "--no-vulns", t.TempDir())
 	if code != ExitError || !strings.Contains(stderr, "sometimes") {

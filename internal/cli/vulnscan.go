@@ -171,6 +171,10 @@ func runVulnScan(cmd *cobra.Command, g *globals, sf *scanFlags, target string) e
 		case "spdx", "spdx-json":
 			return sbom.EncodeSPDX(w, res.Inventory, so)
 		}
+		if db == nil {
+			// --no-vulns: there are no findings to show, so show the packages.
+			return sbom.WriteTable(w, res.Inventory)
+		}
 		return report.WriteTable(w, rs, report.TableOptions{})
 	})
 	if err != nil {
