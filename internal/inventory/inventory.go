@@ -6,7 +6,12 @@
 // the target.
 package inventory
 
-import "time"
+import (
+	"strings"
+	"time"
+
+	"github.com/package-url/packageurl-go"
+)
 
 // Report is the software inventory of one scan target.
 type Report struct {
@@ -103,6 +108,19 @@ type Package struct {
 	Layer *Layer `json:"layer,omitempty"`
 	// Extractor names the osv-scalibr plugin that found the package.
 	Extractor string `json:"extractor"`
+}
+
+// PackageURL is the package's purl, or one built from its type, name and
+// version when the extractor gave none, so that every package has one.
+func (p *Package) PackageURL() string {
+	if p.PURL != "" {
+		return p.PURL
+	}
+	typ := strings.ToLower(p.Type)
+	if typ == "" {
+		typ = "generic"
+	}
+	return packageurl.NewPackageURL(typ, "", p.Name, p.Version, nil, "").ToString()
 }
 
 // Warning is an entry skipped on purpose.

@@ -176,7 +176,7 @@ func cdxOS(os *inventory.OS) cdx.Component {
 // cdxPackage describes one package. refs holds the bom-refs given so far and
 // is updated, so that every component gets a unique one.
 func cdxPackage(p *inventory.Package, refs map[string]bool) cdx.Component {
-	purl := packagePURL(p)
+	purl := p.PackageURL()
 	sep := "?"
 	if strings.Contains(purl, "?") {
 		sep = "&"

@@ -131,7 +131,7 @@ func (c *componentRefs) ref(p *inventory.Package) string {
 
 // packageKey identifies a package entry the way its bom-ref does.
 func packageKey(p *inventory.Package) string {
-	return packagePURL(p) + "\x00" + packageHash(p)
+	return p.PackageURL() + "\x00" + packageHash(p)
 }
 
 func cdxVulnerability(f *vulnmatch.Finding) cdx.Vulnerability {

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	packageurl "github.com/package-url/packageurl-go"
-
 	"github.com/vigil-cwpp/vigil/internal/inventory"
 )
 
@@ -64,20 +62,6 @@ func targetName(r *inventory.Report) string {
 		return r.Target.Kind
 	}
 	return "unknown"
-}
-
-// packagePURL returns the package's purl, or a purl built from its type,
-// name and version when the inventory has none, so that every encoded
-// package carries one.
-func packagePURL(p *inventory.Package) string {
-	if p.PURL != "" {
-		return p.PURL
-	}
-	typ := strings.ToLower(p.Type)
-	if typ == "" {
-		typ = "generic"
-	}
-	return packageurl.NewPackageURL(typ, "", p.Name, p.Version, nil, "").ToString()
 }
 
 // packageHash is a short, stable digest of what distinguishes one package

@@ -171,7 +171,7 @@ func spdxPackage(ip *inventory.Package, n int) *spdx.Package {
 	p.PackageExternalReferences = []*spdx.PackageExternalReference{{
 		Category: common.CategoryPackageManager,
 		RefType:  common.TypePackageManagerPURL,
-		Locator:  packagePURL(ip),
+		Locator:  ip.PackageURL(),
 	}}
 	p.PackageSourceInfo = spdxSourceInfo(ip)
 

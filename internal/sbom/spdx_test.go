@@ -141,7 +141,7 @@ func TestSPDXContent(t *testing.T) {
 		if p.PackageDownloadLocation != "NOASSERTION" || p.PackageLicenseConcluded != "NOASSERTION" || p.PackageCopyrightText != "NOASSERTION" || p.FilesAnalyzed {
 			t.Errorf("package %s: want NOASSERTION download, concluded licence and copyright, and filesAnalyzed false; got %+v", ip.Name, p)
 		}
-		want := []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl", Locator: packagePURL(&ip)}}
+		want := []*spdx.PackageExternalReference{{Category: "PACKAGE-MANAGER", RefType: "purl", Locator: ip.PackageURL()}}
 		if diff := cmp.Diff(want, p.PackageExternalReferences); diff != "" {
 			t.Errorf("package %s externalRefs (-want +got):\n%s", ip.Name, diff)
 		}

@@ -55,7 +55,7 @@ func (ig *Ignore) matches(fd *vulnmatch.Finding, c purlCache) bool {
 	if !strings.HasPrefix(p, "pkg:") {
 		return false
 	}
-	purl := packagePURL(&fd.Package)
+	purl := fd.Package.PackageURL()
 	return purlHasPrefix(purl, p) || c.matches(p, &fd.Package)
 }
 

@@ -1,25 +1,10 @@
 package vex
 
 import (
-	"strings"
-
 	packageurl "github.com/package-url/packageurl-go"
 
 	"github.com/vigil-cwpp/vigil/internal/inventory"
 )
-
-// packagePURL returns the package's purl, or one built from its type, name
-// and version when the inventory has none (as the SBOM encoders do).
-func packagePURL(p *inventory.Package) string {
-	if p.PURL != "" {
-		return p.PURL
-	}
-	typ := strings.ToLower(p.Type)
-	if typ == "" {
-		typ = "generic"
-	}
-	return packageurl.NewPackageURL(typ, "", p.Name, p.Version, nil, "").ToString()
-}
 
 // osPackageTypes are the purl types whose packages are built from a source
 // package that advisories and VEX documents name.
@@ -63,7 +48,7 @@ func (c purlCache) parse(s string) parsedPURL {
 // matches its binary packages (libssl3), comparing the source version.
 // A product that is not a purl matches only the package's purl, exactly.
 func (c purlCache) matches(product string, p *inventory.Package) bool {
-	pkgPURL := packagePURL(p)
+	pkgPURL := p.PackageURL()
 	if product == pkgPURL {
 		return true
 	}

@@ -178,14 +178,15 @@ func metricCVSS(version string, m nvdMetric) (CVSS, error) {
 		sev = strings.ToUpper(m.BaseSeverity)
 	}
 	if sev == "" {
-		sev = severityOf(version, score)
+		sev = SeverityOf(version, score)
 	}
 	return CVSS{Version: version, Vector: d.VectorString, BaseScore: score, Severity: sev, Source: m.Source}, nil
 }
 
-// severityOf is the qualitative rating of a base score: CVSS v2 has LOW,
-// MEDIUM and HIGH; v3 and v4 add NONE and CRITICAL.
-func severityOf(version string, score float64) string {
+// SeverityOf is the qualitative rating of a CVSS base score: NVD's v2
+// ranges (LOW, MEDIUM, HIGH) for version "2.0", the v3.x/v4.0 ranges (NONE,
+// LOW, MEDIUM, HIGH, CRITICAL) otherwise.
+func SeverityOf(version string, score float64) string {
 	if version == "2.0" {
 		switch {
 		case score >= 7:

@@ -177,34 +177,6 @@ func cvss2Score(vector string) (float64, error) {
 	return math.Round(((0.6*impact)+(0.4*exploitability)-1.5)*f*10) / 10, nil
 }
 
-// qualitative is the severity rating of a score: CVSS v3.x/v4.0 ranges
-// (NONE, LOW, MEDIUM, HIGH, CRITICAL), and NVD's v2 ranges for v2 scores,
-// which have no CRITICAL.
-func qualitative(version string, score float64) string {
-	if version == "2.0" {
-		switch {
-		case score >= 7:
-			return "HIGH"
-		case score >= 4:
-			return "MEDIUM"
-		default:
-			return "LOW"
-		}
-	}
-	switch {
-	case score >= 9:
-		return "CRITICAL"
-	case score >= 7:
-		return "HIGH"
-	case score >= 4:
-		return "MEDIUM"
-	case score >= 0.1:
-		return "LOW"
-	default:
-		return "NONE"
-	}
-}
-
 // versionRank orders CVSS versions by preference: v4.0 over v3.1 over
 // v3.0 over v2.
 func versionRank(version string) int {

@@ -3,6 +3,8 @@ package vulnmatch
 import (
 	"errors"
 	"testing"
+
+	"github.com/vigil-cwpp/vigil/internal/vulndb"
 )
 
 func TestCVSS3And2AgainstNVD(t *testing.T) {
@@ -107,8 +109,8 @@ func TestQualitative(t *testing.T) {
 		{"2.0", 3.9, "LOW"}, {"2.0", 4, "MEDIUM"}, {"2.0", 7, "HIGH"}, {"2.0", 10, "HIGH"},
 	}
 	for _, tt := range tests {
-		if got := qualitative(tt.version, tt.score); got != tt.want {
-			t.Errorf("qualitative(%s, %.1f) = %s, want %s", tt.version, tt.score, got, tt.want)
+		if got := vulndb.SeverityOf(tt.version, tt.score); got != tt.want {
+			t.Errorf("vulndb.SeverityOf(%s, %.1f) = %s, want %s", tt.version, tt.score, got, tt.want)
 		}
 	}
 	words := map[string]string{

@@ -40,7 +40,7 @@ func (s *scorer) score(vector, source string) *vulndb.CVSS {
 		if err != nil {
 			s.log.Debug("ignoring CVSS vector", "vector", vector, "err", err)
 		} else {
-			c = &vulndb.CVSS{Version: version, Vector: vector, BaseScore: score, Severity: qualitative(version, score)}
+			c = &vulndb.CVSS{Version: version, Vector: vector, BaseScore: score, Severity: vulndb.SeverityOf(version, score)}
 		}
 		s.cache[vector] = c
 	}
@@ -105,7 +105,7 @@ func (s *scorer) nvdCVSS(list []vulndb.CVSS) *vulndb.CVSS {
 		}
 	}
 	if c.Severity == "" && c.Vector != "" {
-		c.Severity = qualitative(c.Version, c.BaseScore)
+		c.Severity = vulndb.SeverityOf(c.Version, c.BaseScore)
 	}
 	return &c
 }
@@ -177,7 +177,7 @@ func mapDistroSeverity(word string) string {
 // distro's word, else UNKNOWN.
 func findingSeverity(c *vulndb.CVSS, distro string) string {
 	if c != nil && c.BaseScore > 0 {
-		return qualitative(c.Version, c.BaseScore)
+		return vulndb.SeverityOf(c.Version, c.BaseScore)
 	}
 	if s := mapDistroSeverity(distro); s != "" {
 		return s
