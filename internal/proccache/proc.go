@@ -1,0 +1,180 @@
+package proccache
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-cwpp/vigil/internal/event"
+)
+
+// userHZ is the unit of /proc/<pid>/stat times. The kernel exports
+// USER_HZ, which is 100 on every Linux architecture Vigil supports.
+const userHZ = 100
+
+// stat is what Vigil uses of /proc/<pid>/stat.
+type stat struct {
+	PID        int32
+	Comm       string
+	State      byte
+	PPID       int32
+	TTY        uint32 // tty_nr
+	StartTicks uint64 // starttime, clock ticks since boot
+}
+
+var errStat = errors.New("malformed stat")
+
+// parseStat parses /proc/<pid>/stat. The comm field may hold spaces and
+// parentheses ("(a) b)"), so it runs from the first '(' to the last ')'.
+func parseStat(b []byte) (stat, error) {
+	var s stat
+	open := bytes.IndexByte(b, '(')
+	end := bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return s, fmt.Errorf("%w: no (comm)", errStat)
+	}
+	pid, err := strconv.ParseInt(string(bytes.TrimSpace(b[:open])), 10, 32)
+	if err != nil {
+		return s, fmt.Errorf("%w: pid: %w", errStat, err)
+	}
+	s.PID = int32(pid)
+	s.Comm = string(b[open+1 : end])
+	f := strings.Fields(string(b[end+1:]))
+	// f[0] is field 3 (state); starttime is field 22.
+	if len(f) < 20 {
+		return s, fmt.Errorf("%w: %d fields after comm, want at least 20", errStat, len(f))
+	}
+	if len(f[0]) != 1 {
+		return s, fmt.Errorf("%w: state %q", errStat, f[0])
+	}
+	s.State = f[0][0]
+	ppid, err := strconv.ParseInt(f[1], 10, 32)
+	if err != nil {
+		return s, fmt.Errorf("%w: ppid: %w", errStat, err)
+	}
+	s.PPID = int32(ppid)
+	tty, err := strconv.ParseInt(f[4], 10, 64)
+	if err != nil {
+		return s, fmt.Errorf("%w: tty_nr: %w", errStat, err)
+	}
+	s.TTY = uint32(tty)
+	if s.StartTicks, err = strconv.ParseUint(f[19], 10, 64); err != nil {
+		return s, fmt.Errorf("%w: starttime: %w", errStat, err)
+	}
+	return s, nil
+}
+
+// splitCmdline splits NUL-separated argv; a missing final NUL (a
+// truncated read, or a process that rewrote its argv) is tolerated.
+func splitCmdline(b []byte) []string {
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil
+	}
+	parts := bytes.Split(b, []byte{0})
+	args := make([]string, len(parts))
+	for i, p := range parts {
+		args[i] = string(p)
+	}
+	return args
+}
+
+// status is what Vigil uses of /proc/<pid>/status.
+type status struct {
+	UID, EUID, GID, EGID uint32
+	CapEff               uint64
+}
+
+// parseStatus reads Uid, Gid and CapEff; missing or malformed lines leave
+// zeros.
+func parseStatus(b []byte) status {
+	var s status
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		switch k {
+		case "Uid":
+			s.UID, s.EUID = idField(f, 0), idField(f, 1)
+		case "Gid":
+			s.GID, s.EGID = idField(f, 0), idField(f, 1)
+		case "CapEff":
+			if len(f) > 0 {
+				s.CapEff, _ = strconv.ParseUint(f[0], 16, 64)
+			}
+		}
+	}
+	return s
+}
+
+func idField(f []string, i int) uint32 {
+	if i >= len(f) {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[i], 10, 32)
+	return uint32(n)
+}
+
+// bootTime reads btime from <proc>/stat.
+func bootTime(proc string) (time.Time, error) {
+	b, err := os.ReadFile(filepath.Join(proc, "stat"))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading boot time: %w", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("parsing btime: %w", err)
+			}
+			return time.Unix(n, 0), nil
+		}
+	}
+	return time.Time{}, errors.New("no btime in stat")
+}
+
+// readProc reads one process from <proc>/<pid>. Only stat is required;
+// the other files are best effort (kernel threads have no exe, other
+// users' processes hide cwd from non-root).
+func readProc(proc string, pid int32, boot time.Time) (event.Process, error) {
+	dir := filepath.Join(proc, strconv.Itoa(int(pid)))
+	b, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return event.Process{}, fmt.Errorf("reading process %d: %w", pid, err)
+	}
+	st, err := parseStat(b)
+	if err != nil {
+		return event.Process{}, fmt.Errorf("parsing %s/stat: %w", dir, err)
+	}
+	p := event.Process{PID: pid, PPID: st.PPID, Name: st.Comm}
+	if !boot.IsZero() {
+		p.StartTime = boot.Add(time.Duration(st.StartTicks) * time.Second / userHZ)
+	}
+	if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
+		p.Exe = exe
+	}
+	if cwd, err := os.Readlink(filepath.Join(dir, "cwd")); err == nil {
+		p.Cwd = cwd
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
+		p.Args = splitCmdline(b)
+		p.CmdLine = strings.Join(p.Args, " ")
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
+		s := parseStatus(b)
+		p.UID, p.EUID, p.GID, p.EGID, p.CapEff = s.UID, s.EUID, s.GID, s.EGID, s.CapEff
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "loginuid")); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil {
+			p.LoginUID = uint32(n)
+		}
+	}
+	return p, nil
+}

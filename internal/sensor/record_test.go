@@ -1,0 +1,177 @@
+package sensor
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/vigil-cwpp/vigil/internal/event"
+)
+
+// TestLayout checks the Go offsets against the C structs in the object's BTF.
+func TestLayout(t *testing.T) {
+	spec, err := loadBpf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// exec_rec, fork_rec and exit_rec are not in the BTF (no map names
+	// them); sensor.c checks their sizes with _Static_assert.
+	sizes := map[string]int{"hdr": hdrSize, "sys_rec": sysSize}
+	for name, want := range sizes {
+		var s *btf.Struct
+		if err := spec.Types.TypeByName(name, &s); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if int(s.Size) != want {
+			t.Errorf("sizeof(struct %s) = %d, Go has %d", name, s.Size, want)
+		}
+	}
+	var s *btf.Struct
+	if err := spec.Types.TypeByName("sys_rec", &s); err != nil {
+		t.Fatal(err)
+	}
+	offs := map[string]int{"ret": hdrSize, "arg": sysArgsOff, "addr_len": sysNargsOff - 4, "nargs": sysNargsOff, "addr": sysAddrOff, "str1": sysStr1Off, "str2": sysStr2Off}
+	for _, m := range s.Members {
+		if want, ok := offs[m.Name]; ok && int(m.Offset.Bytes()) != want {
+			t.Errorf("offsetof(sys_rec, %s) = %d, Go has %d", m.Name, m.Offset.Bytes(), want)
+		}
+	}
+}
+
+// rec builds a record as the kernel would.
+type rec []byte
+
+func newRec(kind event.Kind, size int) rec {
+	b := make(rec, size)
+	binary.LittleEndian.PutUint16(b[0:], uint16(kind))
+	binary.LittleEndian.PutUint64(b[8:], uint64(time.Second))
+	binary.LittleEndian.PutUint32(b[16:], 100) // pid
+	binary.LittleEndian.PutUint32(b[20:], 101) // tid
+	binary.LittleEndian.PutUint32(b[24:], 1)   // ppid
+	binary.LittleEndian.PutUint32(b[28:], 1000)
+	binary.LittleEndian.PutUint32(b[44:], 1000) // loginuid
+	binary.LittleEndian.PutUint64(b[48:], 42)   // cgroup
+	binary.LittleEndian.PutUint32(b[56:], 4026531832)
+	copy(b[72:], "sh")
+	return b
+}
+
+func (b rec) u32(off int, v uint32) rec { binary.LittleEndian.PutUint32(b[off:], v); return b }
+func (b rec) u64(off int, v uint64) rec { binary.LittleEndian.PutUint64(b[off:], v); return b }
+func (b rec) str(off int, s string) rec { copy(b[off:], s); return b }
+
+func execRec() rec {
+	args := "/bin/sh\x00-c\x00echo hi\x00"
+	return newRec(event.ProcessExec, execSize).u64(hdrSize, 77).u32(hdrSize+12, uint32(len(args))).
+		str(hdrSize+16, "/bin/sh").str(hdrSize+16+pathLen, args)
+}
+
+func connectRec() rec {
+	sa := []byte{2, 0, 0x1f, 0x90, 10, 0, 0, 1} // AF_INET, port 8080, 10.0.0.1
+	r := newRec(event.NetConnect, sysSize).u64(hdrSize, uint64(0xffffffffffffff91)).u32(sysNargsOff-4, 16)
+	copy(r[sysAddrOff:], sa)
+	return r
+}
+
+func TestDecode(t *testing.T) {
+	boot := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d := decoder{bootTime: boot}
+	proc := event.Process{PID: 100, TID: 101, PPID: 1, Name: "sh", UID: 1000, LoginUID: 1000, CgroupID: 42, MntNS: 4026531832}
+	with := func(f func(p *event.Process)) event.Process { p := proc; f(&p); return p }
+	tests := []struct {
+		name string
+		in   rec
+		want event.Event
+	}{
+		{"exec", execRec(), event.Event{Type: event.ProcessExec, Process: with(func(p *event.Process) {
+			p.Exe, p.ExeInode, p.Args, p.CmdLine = "/bin/sh", 77, []string{"/bin/sh", "-c", "echo hi"}, "/bin/sh -c echo hi"
+		})}},
+		{"exit", newRec(event.ProcessExit, exitSize).u32(hdrSize, 3<<8), event.Event{Type: event.ProcessExit, Process: proc, Exit: &event.Exit{Code: 3}}},
+		{"killed", newRec(event.ProcessExit, exitSize).u32(hdrSize, 9), event.Event{Type: event.ProcessExit, Process: proc, Exit: &event.Exit{Signal: 9}}},
+		{"fork", newRec(event.ProcessFork, forkSize).u32(hdrSize, 200).u32(hdrSize+4, 200), event.Event{Type: event.ProcessFork,
+			Process: with(func(p *event.Process) { p.PID, p.TID, p.PPID = 200, 200, 100 }), Parent: &proc}},
+		{"open", newRec(event.FileOpen, sysSize).u64(hdrSize, 3).u64(sysArgsOff, 0o1101).u64(sysArgsOff+8, 0o644).str(sysStr1Off, "/tmp/x"),
+			event.Event{Type: event.FileOpen, Process: proc, Ret: 3, File: &event.File{Path: "/tmp/x", Flags: 0o1101, Mode: 0o644}}},
+		{"connect", connectRec(), event.Event{Type: event.NetConnect, Process: proc, Ret: -111,
+			Net: &event.Net{Family: "inet", Dst: netip.MustParseAddrPort("10.0.0.1:8080")}}},
+		{"setresuid", newRec(event.PrivSetuid, sysSize).u32(sysNargsOff, 3).u64(sysArgsOff+8, 5),
+			event.Event{Type: event.PrivSetuid, Process: proc, Detail: &event.Detail{IDs: []uint32{0, 5, 0}}}},
+		{"mount", newRec(event.Mount, sysSize).u64(sysArgsOff, 1).str(sysStr1Off, "tmpfs").str(sysStr2Off, "/mnt"),
+			event.Event{Type: event.Mount, Process: proc, Detail: &event.Detail{Name: "tmpfs", Target: "/mnt", Request: 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.want.Time = boot.Add(time.Second)
+			got, err := d.decode(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateComparable(netip.AddrPort{})); diff != "" {
+				t.Errorf("decode (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	d := decoder{}
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"short header", make([]byte, hdrSize-1)},
+		{"short exec", execRec()[:execSize-1]},
+		{"short sys", connectRec()[:sysSize-1]},
+		{"unknown kind", newRec(event.KindUnknown, sysSize)},
+		{"kind out of range", newRec(event.Kind(999), sysSize)},
+	}
+	for _, tt := range tests {
+		if _, err := d.decode(tt.in); err == nil {
+			t.Errorf("%s: decode succeeded, want an error", tt.name)
+		}
+	}
+	if _, err := d.decode(make([]byte, 3)); !errors.Is(err, errShort) {
+		t.Errorf("decode of 3 bytes: %v, want errShort", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(execRec()))
+	f.Add([]byte(connectRec()))
+	f.Add([]byte(newRec(event.ProcessExit, exitSize)))
+	f.Add([]byte(newRec(event.Mount, sysSize)))
+	f.Add([]byte(newRec(event.NetAccept, sysSize).u32(sysNargsOff-4, 0xffffffff)))
+	f.Add([]byte(execRec().u32(hdrSize+12, 0xffffffff)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := decoder{}.decode(b)
+		if err == nil && (ev.Type == event.KindUnknown || len(b) < hdrSize) {
+			t.Errorf("decoded %d bytes as %v without error", len(b), ev.Type)
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	for _, r := range []struct {
+		name string
+		rec  rec
+	}{{"exec", execRec()}, {"connect", connectRec()}} {
+		b.Run(r.name, func(b *testing.B) {
+			d := decoder{}
+			b.SetBytes(int64(len(r.rec)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.decode(r.rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}

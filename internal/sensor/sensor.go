@@ -1,0 +1,327 @@
+// Package sensor loads Vigil's eBPF programs on tracepoints and turns their
+// ring-buffer records into event.Event values. It needs root
+// (CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN) and a kernel with BTF; it uses only
+// tracepoints and raw tracepoints (no kprobes, fentry or BPF-LSM). It does
+// not enrich events: parents, ancestors and workloads are filled in later.
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-cwpp/vigil/internal/event"
+)
+
+// Options configure a Sensor.
+type Options struct {
+	// RingBufferSize is the size of the ring buffer in bytes: a power of two
+	// and a multiple of the page size.
+	RingBufferSize int
+	// SensitivePrefixes are the path prefixes whose read-only opens are
+	// reported; writing opens are always reported. At most 64, each at most
+	// 64 bytes.
+	SensitivePrefixes []string
+	// Logger receives warnings about programs that could not be attached.
+	Logger *slog.Logger
+	// Disable names programs (see Programs) not to load.
+	Disable []string
+}
+
+// DefaultOptions returns an 8 MiB ring buffer, the default sensitive
+// prefixes, slog.Default and every program enabled.
+func DefaultOptions() Options {
+	return Options{
+		RingBufferSize: 8 << 20,
+		SensitivePrefixes: []string{
+			"/etc/shadow", "/etc/sudoers", "/etc/ssh/", "/root/.ssh/",
+			"/etc/kubernetes/", "/var/run/secrets/", "/proc/self/environ",
+		},
+		Logger: slog.Default(),
+	}
+}
+
+// ProgramStatus says whether a program is running.
+type ProgramStatus struct {
+	Name     string
+	Attached bool
+	Error    string // why it is not attached
+}
+
+// Stats are counters since Open.
+type Stats struct {
+	Events       map[event.Kind]uint64
+	Drops        uint64 // records lost because the ring buffer was full
+	DecodeErrors uint64
+}
+
+// Sensor is a set of loaded and attached eBPF programs.
+type Sensor struct {
+	maps    bpfMaps
+	links   []link.Link
+	progs   []*ebpf.Program
+	status  []ProgramStatus
+	dec     decoder
+	counts  [64]atomic.Uint64
+	decErrs atomic.Uint64
+
+	mu     sync.Mutex
+	reader *ringbuf.Reader
+	closed bool
+}
+
+// Open loads the programs and attaches them. A program whose tracepoint is
+// missing or that fails to load or attach is switched off with a warning,
+// recorded in Status; the others keep running. Open fails only when the
+// maps cannot be created or no program could be attached.
+func Open(o Options) (*Sensor, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.RingBufferSize == 0 {
+		o.RingBufferSize = DefaultOptions().RingBufferSize
+	}
+	if n := o.RingBufferSize; n <= 0 || n&(n-1) != 0 || n%os.Getpagesize() != 0 {
+		return nil, fmt.Errorf("ring buffer size %d is not a power of two multiple of the page size", n)
+	}
+	if err := mountTracefs(); err != nil {
+		return nil, err
+	}
+	spec, err := loadBpf()
+	if err != nil {
+		return nil, fmt.Errorf("loading eBPF spec: %w", err)
+	}
+	spec.Maps["events"].MaxEntries = uint32(o.RingBufferSize)
+
+	s := &Sensor{}
+	if err := spec.LoadAndAssign(&s.maps, nil); err != nil {
+		return nil, fmt.Errorf("creating eBPF maps: %w", err)
+	}
+	if err := fillPrefixes(s.maps.Sensitive, o.SensitivePrefixes); err != nil {
+		s.maps.Close()
+		return nil, err
+	}
+	s.dec, err = newDecoder()
+	if err != nil {
+		s.maps.Close()
+		return nil, err
+	}
+	replace := map[string]*ebpf.Map{
+		"events": s.maps.Events, "drops": s.maps.Drops, "pending": s.maps.Pending,
+		"scratch": s.maps.Scratch, "sensitive": s.maps.Sensitive,
+	}
+	attached := 0
+	for _, p := range programs {
+		st := ProgramStatus{Name: p.name}
+		if slices.Contains(o.Disable, p.name) {
+			st.Error = "disabled"
+		} else if err := s.attach(spec, replace, p); err != nil {
+			st.Error = err.Error()
+			o.Logger.Warn("sensor program switched off", "program", p.name, "err", err)
+		} else {
+			st.Attached = true
+			attached++
+		}
+		s.status = append(s.status, st)
+	}
+	if attached == 0 {
+		s.Close()
+		return nil, errors.New("no eBPF program could be attached")
+	}
+	return s, nil
+}
+
+// attach loads the parts of p and attaches them all, or none.
+func (s *Sensor) attach(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map, p program) error {
+	var progs []*ebpf.Program
+	var links []link.Link
+	undo := func() {
+		for _, l := range links {
+			l.Close()
+		}
+		for _, pr := range progs {
+			pr.Close()
+		}
+	}
+	for _, part := range p.parts {
+		if part.group != "" {
+			if _, err := os.Stat(fmt.Sprintf("%s/events/%s/%s", tracefsDir, part.group, part.event)); err != nil {
+				undo()
+				return fmt.Errorf("tracepoint %s/%s not present", part.group, part.event)
+			}
+		}
+		ps := spec.Programs[part.prog]
+		if ps == nil {
+			undo()
+			return fmt.Errorf("program %s not in the object", part.prog)
+		}
+		cs := &ebpf.CollectionSpec{
+			Maps:      spec.Maps,
+			Programs:  map[string]*ebpf.ProgramSpec{part.prog: ps},
+			Types:     spec.Types,
+			ByteOrder: spec.ByteOrder,
+		}
+		coll, err := ebpf.NewCollectionWithOptions(cs, ebpf.CollectionOptions{MapReplacements: replace})
+		if err != nil {
+			undo()
+			return fmt.Errorf("loading %s: %w", part.prog, err)
+		}
+		prog := coll.DetachProgram(part.prog)
+		coll.Close()
+		progs = append(progs, prog)
+		var l link.Link
+		if part.group == "" {
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: part.event, Program: prog})
+		} else {
+			l, err = link.Tracepoint(part.group, part.event, prog, nil)
+		}
+		if err != nil {
+			undo()
+			return fmt.Errorf("attaching %s: %w", part.prog, err)
+		}
+		links = append(links, l)
+	}
+	s.progs = append(s.progs, progs...)
+	s.links = append(s.links, links...)
+	return nil
+}
+
+const tracefsDir = "/sys/kernel/tracing"
+
+// mountTracefs mounts tracefs at /sys/kernel/tracing unless it is there.
+func mountTracefs() error {
+	if _, err := os.Stat(tracefsDir + "/events"); err == nil {
+		return nil
+	}
+	if err := unix.Mount("tracefs", tracefsDir, "tracefs", 0, ""); err != nil {
+		return fmt.Errorf("mounting tracefs at %s (tracepoints need it): %w", tracefsDir, err)
+	}
+	if _, err := os.Stat(tracefsDir + "/events"); err != nil {
+		return fmt.Errorf("tracefs mounted at %s has no events: %w", tracefsDir, err)
+	}
+	return nil
+}
+
+// fillPrefixes writes the sensitive prefixes into the LPM trie.
+func fillPrefixes(m *ebpf.Map, prefixes []string) error {
+	type key struct {
+		PrefixLen uint32
+		Data      [prefixLen]byte
+	}
+	for _, p := range prefixes {
+		if p == "" || len(p) > prefixLen {
+			return fmt.Errorf("sensitive prefix %q: want 1 to %d bytes", p, prefixLen)
+		}
+		k := key{PrefixLen: uint32(8 * len(p))}
+		copy(k.Data[:], p)
+		if err := m.Put(&k, uint8(1)); err != nil {
+			return fmt.Errorf("adding sensitive prefix %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+const prefixLen = 64
+
+// newDecoder measures the wall-clock time of CLOCK_BOOTTIME zero.
+func newDecoder() (decoder, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return decoder{}, fmt.Errorf("reading CLOCK_BOOTTIME: %w", err)
+	}
+	return decoder{bootTime: time.Now().Add(-time.Duration(ts.Nano()))}, nil
+}
+
+// Run reads records until ctx is done, decodes them and sends them on out,
+// blocking when out is full. It returns nil when ctx is done. Run must not
+// be called concurrently.
+func (s *Sensor) Run(ctx context.Context, out chan<- event.Event) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("sensor is closed")
+	}
+	r, err := ringbuf.NewReader(s.maps.Events)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("opening ring buffer: %w", err)
+	}
+	s.reader = r
+	s.mu.Unlock()
+
+	stop := context.AfterFunc(ctx, func() { r.Close() })
+	defer stop()
+	defer r.Close()
+
+	var rec ringbuf.Record
+	for {
+		if err := r.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("reading ring buffer: %w", err)
+		}
+		ev, err := s.dec.decode(rec.RawSample)
+		if err != nil {
+			s.decErrs.Add(1)
+			continue
+		}
+		s.counts[int(ev.Type)%len(s.counts)].Add(1)
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// Status reports each program.
+func (s *Sensor) Status() []ProgramStatus { return slices.Clone(s.status) }
+
+// Stats returns the counters.
+func (s *Sensor) Stats() Stats {
+	st := Stats{Events: map[event.Kind]uint64{}, DecodeErrors: s.decErrs.Load()}
+	for _, k := range event.Kinds() {
+		if n := s.counts[int(k)%len(s.counts)].Load(); n > 0 {
+			st.Events[k] = n
+		}
+	}
+	var perCPU []uint64
+	if err := s.maps.Drops.Lookup(uint32(0), &perCPU); err == nil {
+		for _, n := range perCPU {
+			st.Drops += n
+		}
+	}
+	return st
+}
+
+// Close detaches the programs and frees the maps.
+func (s *Sensor) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	if s.reader != nil {
+		s.reader.Close()
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	for _, p := range s.progs {
+		errs = append(errs, p.Close())
+	}
+	errs = append(errs, s.maps.Close())
+	s.links, s.progs = nil, nil
+	return errors.Join(errs...)
+}
