@@ -95,6 +95,7 @@ func Run(ctx context.Context, o Options) error {
 	// entry most likely still exist; writing is decoupled so a slow
 	// consumer of the output does not delay identification.
 	enriched := make(chan event.Event, 16384)
+	byPID := newWorkloadCache(65536)
 	go func() {
 		defer close(enriched)
 		for {
@@ -102,7 +103,7 @@ func Run(ctx context.Context, o Options) error {
 			case e := <-events:
 				procs.Update(&e)
 				procs.Enrich(&e)
-				e.Workload = identify(ctx, res, &e)
+				e.Workload = byPID.get(ctx, res, &e)
 				m.events.WithLabelValues(e.Type.String()).Inc()
 				select {
 				case enriched <- e:
@@ -134,6 +135,44 @@ func Run(ctx context.Context, o Options) error {
 			return nil
 		}
 	}
+}
+
+// workloadCache remembers each live process's workload, so identity costs
+// one map lookup per event instead of a /proc read (on cgroup v1 hosts the
+// eBPF cgroup id cannot key the cache). An entry is dropped when its process
+// execs (it may have changed cgroup on the way, as runc's init does) or
+// exits, so a reused PID is looked up afresh. Used by one goroutine.
+type workloadCache struct {
+	max int
+	m   map[int32]*event.Workload
+}
+
+func newWorkloadCache(max int) *workloadCache {
+	return &workloadCache{max: max, m: make(map[int32]*event.Workload)}
+}
+
+func (c *workloadCache) get(ctx context.Context, res *workload.Resolver, e *event.Event) *event.Workload {
+	pid := e.Process.PID
+	switch e.Type {
+	case event.ProcessExit:
+		w, ok := c.m[pid]
+		delete(c.m, pid)
+		if ok {
+			return w
+		}
+		return identify(ctx, res, e)
+	case event.ProcessExec, event.ProcessFork:
+		delete(c.m, pid)
+	}
+	if w, ok := c.m[pid]; ok {
+		return w
+	}
+	w := identify(ctx, res, e)
+	if len(c.m) >= c.max {
+		clear(c.m) // crude but bounded; refilled on the next events
+	}
+	c.m[pid] = w
+	return w
 }
 
 // identify finds the workload of e. When the process is already gone (a
