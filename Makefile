@@ -31,7 +31,8 @@ check:
 bench: build
 	bash scripts/bench-sbom.sh
 	bash scripts/bench-vuln.sh
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/inventory ./internal/scan ./internal/vulnmatch
+	bash scripts/bench-agent.sh
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/inventory ./internal/scan ./internal/vulnmatch ./internal/sensor
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
