@@ -125,6 +125,7 @@ func Run(ctx context.Context, o Options) error {
 			if !ok {
 				continue
 			}
+			trimAncestry(&e)
 			if err := enc.Encode(&e); err != nil {
 				return fmt.Errorf("writing events: %w", err)
 			}
@@ -173,6 +174,19 @@ func (c *workloadCache) get(ctx context.Context, res *workload.Resolver, e *even
 	}
 	c.m[pid] = w
 	return w
+}
+
+// trimAncestry drops the ancestors' argv from every event but process_exec:
+// the chain (pid, name, exe) stays on each event and the parent keeps its
+// argv, but repeating every ancestor's command line on each file and
+// network event was most of the agent's encoding cost.
+func trimAncestry(e *event.Event) {
+	if e.Type == event.ProcessExec {
+		return
+	}
+	for i := range e.Ancestors {
+		e.Ancestors[i].Args = nil
+	}
 }
 
 // identify finds the workload of e. When the process is already gone (a
