@@ -60,14 +60,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer s.Close()
 
-	procs := proccache.New(proccache.Options{})
+	procs := proccache.New(proccache.DefaultOptions())
 	if err := procs.Seed(); err != nil {
 		o.Logger.Warn("seeding the process cache from /proc", "err", err)
 	}
-	res, err := workload.NewResolver(workload.Options{Logger: o.Logger, Hostname: o.Hostname})
+	wo := workload.DefaultOptions()
+	wo.Logger, wo.Hostname = o.Logger, o.Hostname
+	res, err := workload.NewResolver(wo)
 	if err != nil {
 		return fmt.Errorf("starting workload identity: %w", err)
 	}
+	defer res.Close()
 	go func() {
 		if err := res.Watch(ctx); err != nil && ctx.Err() == nil {
 			o.Logger.Warn("watching container events", "err", err)
@@ -123,6 +126,7 @@ func Run(ctx context.Context, o Options) error {
 		select {
 		case e, ok := <-enriched:
 			if !ok {
+				enriched = nil // closed: wait for the sensor to stop
 				continue
 			}
 			trimAncestry(&e)
