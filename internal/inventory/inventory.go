@@ -84,6 +84,22 @@ type Layer struct {
 	Size      int64  `json:"size,omitempty"`
 }
 
+// ShortID is the first 12 hex digits of the layer's DiffID (its digest when
+// the DiffID is unknown), as tables show it; "" for a nil layer.
+func (l *Layer) ShortID() string {
+	if l == nil {
+		return ""
+	}
+	d := l.DiffID
+	if d == "" {
+		d = l.Digest
+	}
+	if _, hex, ok := strings.Cut(d, ":"); ok {
+		d = hex
+	}
+	return d[:min(len(d), 12)]
+}
+
 // Package is one software package found in the target.
 type Package struct {
 	Name    string `json:"name"`

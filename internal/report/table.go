@@ -27,8 +27,6 @@ type TableOptions struct {
 const (
 	defaultTitleWidth = 50
 	defaultLayerWidth = 30
-	// shortDigestLen is how many hex digits of a layer's diff ID are shown.
-	shortDigestLen = 12
 	// kevMarker marks findings in CISA's KEV catalog.
 	kevMarker = "KEV"
 )
@@ -137,16 +135,7 @@ func tableLayer(l *inventory.Layer, width int) string {
 	if l == nil {
 		return ""
 	}
-	d := l.DiffID
-	if d == "" {
-		d = l.Digest
-	}
-	if _, hex, ok := strings.Cut(d, ":"); ok {
-		d = hex
-	}
-	if len(d) > shortDigestLen {
-		d = d[:shortDigestLen]
-	}
+	d := l.ShortID()
 	cmd := truncate(strings.Join(strings.Fields(cleanText(createdBy(l.CreatedBy))), " "), width)
 	return strings.TrimSpace(d + " " + cmd)
 }

@@ -11,9 +11,6 @@ import (
 	"github.com/vigil-cwpp/vigil/internal/inventory"
 )
 
-// shortDigestLen is how many hex digits of a layer digest the table shows.
-const shortDigestLen = 12
-
 // WriteTable writes r to w as an aligned text table, one package a row,
 // followed by a summary line and, for partial results, a line counting the
 // errors. Text from the target is stripped of control characters, so that a
@@ -30,7 +27,7 @@ func WriteTable(w io.Writer, r *inventory.Report) error {
 		p := &r.Packages[i]
 		if _, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
 			cell(p.Name), cell(p.Version), cell(p.Type),
-			cell(tableSource(p)), cell(tableLayer(p.Layer)), cell(tableLocation(p.Locations))); err != nil {
+			cell(tableSource(p)), cell(p.Layer.ShortID()), cell(tableLocation(p.Locations))); err != nil {
 			return fmt.Errorf("write table: %w", err)
 		}
 	}
@@ -91,25 +88,6 @@ func tableSource(p *inventory.Package) string {
 		return p.SourceName
 	}
 	return p.SourceName + "@" + p.SourceVersion
-}
-
-// tableLayer is the first hex digits of the layer digest (or diff ID when
-// the digest is unknown).
-func tableLayer(l *inventory.Layer) string {
-	if l == nil {
-		return ""
-	}
-	d := l.Digest
-	if d == "" {
-		d = l.DiffID
-	}
-	if _, hex, ok := strings.Cut(d, ":"); ok {
-		d = hex
-	}
-	if len(d) > shortDigestLen {
-		d = d[:shortDigestLen]
-	}
-	return d
 }
 
 // tableLocation is the first location, with a count of the others.

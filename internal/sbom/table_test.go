@@ -46,9 +46,10 @@ func TestWriteTable(t *testing.T) {
 
 	rows := map[string][]string{
 		// name → fields: version type source layer location…
-		"libssl3": {"3.0.11-1~deb12u2", "deb", "openssl", "4f4fb700ef54", "/var/lib/dpkg/status"},
-		"bash":    {"5.2.15-2+b7", "deb", "bash@5.2.15-2", "2d6c83b1a2e8", "/var/lib/dpkg/status"},
-		"stdlib":  {"1.22.1", "golang", "-", "a3ed95caeb02", "/usr/local/bin/app"},
+		// The LAYER column shows the DiffID prefix, as the scan table does.
+		"libssl3": {"3.0.11-1~deb12u2", "deb", "openssl", "5f70bf18a086", "/var/lib/dpkg/status"},
+		"bash":    {"5.2.15-2+b7", "deb", "bash@5.2.15-2", "8b296f486960", "/var/lib/dpkg/status"},
+		"stdlib":  {"1.22.1", "golang", "-", "0b7d4c1e7e1c", "/usr/local/bin/app"},
 	}
 	for _, l := range lines[1 : 1+len(r.Packages)] {
 		f := strings.Fields(l)
