@@ -44,6 +44,10 @@ const (
 	Setns
 	MemfdCreate
 	BPF
+	// FDDup is dup/dup2/dup3: Detail.Request is the old fd, Ret the new
+	// one, Net the old fd's socket when it is one (its family, type and
+	// endpoints as the kernel holds them).
+	FDDup
 	kindCount
 )
 
@@ -52,7 +56,7 @@ var kindNames = [kindCount]string{
 	"file_open", "file_unlink", "file_rename", "file_link", "file_symlink", "file_chmod", "file_chown", "file_mkdir",
 	"net_socket", "net_connect", "net_accept", "net_bind", "net_listen", "net_dns",
 	"priv_setuid", "priv_setgid", "priv_capset", "ptrace", "module_load", "mount", "umount", "unshare", "setns",
-	"memfd_create", "bpf",
+	"memfd_create", "bpf", "fd_dup",
 }
 
 func (k Kind) String() string {
@@ -90,6 +94,9 @@ func Kinds() []Kind {
 type Event struct {
 	Time time.Time `json:"time"`
 	Type Kind      `json:"type"`
+	// Syscall names the system call that produced the event (openat2,
+	// renameat, dup2, execve, …); empty for scheduler events (fork, exit).
+	Syscall string `json:"syscall,omitempty"`
 	// Process is the actor.
 	Process Process `json:"process"`
 	// Parent is the actor's parent, from the process cache.
@@ -127,7 +134,13 @@ type Process struct {
 	EGID      uint32    `json:"egid"`
 	LoginUID  uint32    `json:"auid"`
 	CapEff    uint64    `json:"cap_effective,omitempty"`
-	TTY       string    `json:"tty,omitempty"`
+	TTY       string    `json:"tty,omitempty"`    // controlling terminal name, "pts/0"
+	TTYNr     uint32    `json:"tty_nr,omitempty"` // its device number as /proc/PID/stat's tty_nr; 0 without one
+	SID       int32     `json:"sid,omitempty"`    // session ID (the session leader's pid)
+	PGID      int32     `json:"pgid,omitempty"`   // process group ID
+	User      string    `json:"user,omitempty"`   // name of UID in the process's own /etc/passwd
+	Group     string    `json:"group,omitempty"`  // name of GID in its /etc/group
+	LoginUser string    `json:"login_user,omitempty"`
 	ExeInode  uint64    `json:"exe_inode,omitempty"`
 	ExeUpper  bool      `json:"exe_upper_layer,omitempty"` // executable lives in an overlayfs upper layer
 	ExeMemfd  bool      `json:"exe_memfd,omitempty"`       // executable is a memfd or a deleted file
@@ -205,4 +218,6 @@ type Workload struct {
 	PodNamespace  string            `json:"pod_namespace,omitempty"`
 	PodUID        string            `json:"pod_uid,omitempty"`
 	PodLabels     map[string]string `json:"pod_labels,omitempty"`
+	// StartedAt is when the container started.
+	StartedAt time.Time `json:"started_at,omitzero"`
 }
