@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -142,44 +141,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 }
 
-// workloadCache remembers each live process's workload, so identity costs
-// one map lookup per event instead of a /proc read (on cgroup v1 hosts the
-// eBPF cgroup id cannot key the cache). An entry is dropped when its process
-// execs (it may have changed cgroup on the way, as runc's init does) or
-// exits, so a reused PID is looked up afresh. Used by one goroutine.
-type workloadCache struct {
-	max int
-	m   map[int32]*event.Workload
-}
-
-func newWorkloadCache(max int) *workloadCache {
-	return &workloadCache{max: max, m: make(map[int32]*event.Workload)}
-}
-
-func (c *workloadCache) get(ctx context.Context, res *workload.Resolver, e *event.Event) *event.Workload {
-	pid := e.Process.PID
-	switch e.Type {
-	case event.ProcessExit:
-		w, ok := c.m[pid]
-		delete(c.m, pid)
-		if ok {
-			return w
-		}
-		return identify(ctx, res, e)
-	case event.ProcessExec, event.ProcessFork:
-		delete(c.m, pid)
-	}
-	if w, ok := c.m[pid]; ok {
-		return w
-	}
-	w := identify(ctx, res, e)
-	if len(c.m) >= c.max {
-		clear(c.m) // crude but bounded; refilled on the next events
-	}
-	c.m[pid] = w
-	return w
-}
-
 // trimAncestry drops the ancestors' argv from every event but process_exec:
 // the chain (pid, name, exe) stays on each event and the parent keeps its
 // argv, but repeating every ancestor's command line on each file and
@@ -191,48 +152,6 @@ func trimAncestry(e *event.Event) {
 	for i := range e.Ancestors {
 		e.Ancestors[i].Args = nil
 	}
-}
-
-// identify finds the workload of e. When the process is already gone (a
-// container that ran one command within milliseconds) its cgroup can no
-// longer be read, so the ancestry is tried: the nearest live ancestor in a
-// container, else the container runtime's shim, whose "-id" argument names
-// the container.
-func identify(ctx context.Context, res *workload.Resolver, e *event.Event) *event.Workload {
-	w := res.ForCgroupID(ctx, e.Process.CgroupID, int(e.Process.PID))
-	if w != nil && w.ContainerID != "" {
-		return w
-	}
-	chain := make([]event.Ancestor, 0, len(e.Ancestors)+1)
-	if e.Parent != nil {
-		chain = append(chain, event.Ancestor{PID: e.Parent.PID, Name: e.Parent.Name, Args: e.Parent.Args})
-	}
-	chain = append(chain, e.Ancestors...)
-	for _, a := range chain {
-		if strings.HasPrefix(a.Name, "containerd-shim") || strings.HasPrefix(a.Name, "conmon") {
-			if id := shimContainerID(a.Args); id != "" {
-				if cw := res.ForContainer(ctx, id, ""); cw != nil && cw.ContainerID != "" {
-					return cw
-				}
-			}
-			break // above the shim is the host
-		}
-		if aw := res.ForPID(ctx, int(a.PID)); aw != nil && aw.ContainerID != "" {
-			return aw
-		}
-	}
-	return w
-}
-
-// shimContainerID is the value of the "-id" (containerd shims) or "-c"
-// (conmon) argument.
-func shimContainerID(args []string) string {
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == "-id" || args[i] == "--id" || args[i] == "-c" || args[i] == "--cid" {
-			return args[i+1]
-		}
-	}
-	return ""
 }
 
 type metrics struct {
