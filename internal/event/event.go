@@ -113,7 +113,10 @@ type Event struct {
 	Detail *Detail `json:"detail,omitempty"`
 	// Ret is the syscall's return value when the event is taken at exit
 	// (negative errno on failure).
-	Ret      int64     `json:"ret"`
+	Ret int64 `json:"ret"`
+	// Blocked says that the sensor's in-kernel exec policy killed the
+	// process (process_exec only).
+	Blocked  bool      `json:"blocked,omitempty"`
 	Workload *Workload `json:"workload,omitempty"`
 }
 
@@ -146,9 +149,14 @@ type Process struct {
 	ExeMemfd  bool      `json:"exe_memfd,omitempty"`       // executable is a memfd or a deleted file
 	StartTime time.Time `json:"start_time,omitzero"`
 	CgroupID  uint64    `json:"cgroup_id,omitempty"`
-	MntNS     uint32    `json:"mnt_ns,omitempty"`
-	PidNS     uint32    `json:"pid_ns,omitempty"`
-	NetNS     uint32    `json:"net_ns,omitempty"`
+	// CgroupName is the leaf name of the process's cgroup (in the cpuset
+	// hierarchy on cgroup v1, the unified one on v2): "<64 hex>" or
+	// "docker-<id>.scope" for a Docker container, so that user space can
+	// name the container of a process that has already exited.
+	CgroupName string `json:"cgroup_name,omitempty"`
+	MntNS      uint32 `json:"mnt_ns,omitempty"`
+	PidNS      uint32 `json:"pid_ns,omitempty"`
+	NetNS      uint32 `json:"net_ns,omitempty"`
 }
 
 // Ancestor is a process up the parent chain.
@@ -197,9 +205,13 @@ type Detail struct {
 	// Request is the ptrace request, the bpf command, the unshare/setns
 	// flags or the mount flags.
 	Request uint64 `json:"request,omitempty"`
-	// Name is the memfd name, the module name, the mount source or type.
+	// Name is the memfd name, the module parameters, the mount source.
 	Name   string `json:"name,omitempty"`
-	Target string `json:"target,omitempty"` // mount point
+	Target string `json:"target,omitempty"` // mount point or umount target
+	// The capability sets capset asked for.
+	CapEffective   uint64 `json:"cap_effective,omitempty"`
+	CapPermitted   uint64 `json:"cap_permitted,omitempty"`
+	CapInheritable uint64 `json:"cap_inheritable,omitempty"`
 }
 
 // Workload is who the event belongs to.
