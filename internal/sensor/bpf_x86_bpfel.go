@@ -18,21 +18,37 @@ import (
 const (
 	bpfMapDrops             = "drops"
 	bpfMapEvents            = "events"
+	bpfMapExecDeny          = "exec_deny"
+	bpfMapExecPolicy        = "exec_policy"
 	bpfMapPending           = "pending"
 	bpfMapScratch           = "scratch"
 	bpfMapSensitive         = "sensitive"
 	bpfProgEnterAccept4     = "enter_accept4"
 	bpfProgEnterBind        = "enter_bind"
 	bpfProgEnterBpf         = "enter_bpf"
+	bpfProgEnterCapset      = "enter_capset"
 	bpfProgEnterChmod       = "enter_chmod"
+	bpfProgEnterChown       = "enter_chown"
 	bpfProgEnterConnect     = "enter_connect"
+	bpfProgEnterCreat       = "enter_creat"
+	bpfProgEnterDup         = "enter_dup"
+	bpfProgEnterDup2        = "enter_dup2"
+	bpfProgEnterDup3        = "enter_dup3"
 	bpfProgEnterFchmodat    = "enter_fchmodat"
 	bpfProgEnterFchmodat2   = "enter_fchmodat2"
+	bpfProgEnterFchown      = "enter_fchown"
+	bpfProgEnterFchownat    = "enter_fchownat"
 	bpfProgEnterFinitModule = "enter_finit_module"
 	bpfProgEnterInitModule  = "enter_init_module"
+	bpfProgEnterLchown      = "enter_lchown"
+	bpfProgEnterLink        = "enter_link"
+	bpfProgEnterLinkat      = "enter_linkat"
 	bpfProgEnterListen      = "enter_listen"
 	bpfProgEnterMemfdCreate = "enter_memfd_create"
+	bpfProgEnterMkdir       = "enter_mkdir"
+	bpfProgEnterMkdirat     = "enter_mkdirat"
 	bpfProgEnterMount       = "enter_mount"
+	bpfProgEnterOpen        = "enter_open"
 	bpfProgEnterOpenat      = "enter_openat"
 	bpfProgEnterOpenat2     = "enter_openat2"
 	bpfProgEnterPtrace      = "enter_ptrace"
@@ -46,21 +62,39 @@ const (
 	bpfProgEnterSetresuid   = "enter_setresuid"
 	bpfProgEnterSetreuid    = "enter_setreuid"
 	bpfProgEnterSetuid      = "enter_setuid"
+	bpfProgEnterSocket      = "enter_socket"
+	bpfProgEnterSymlink     = "enter_symlink"
+	bpfProgEnterSymlinkat   = "enter_symlinkat"
+	bpfProgEnterUmount      = "enter_umount"
 	bpfProgEnterUnlink      = "enter_unlink"
 	bpfProgEnterUnlinkat    = "enter_unlinkat"
 	bpfProgEnterUnshare     = "enter_unshare"
 	bpfProgExitAccept4      = "exit_accept4"
 	bpfProgExitBind         = "exit_bind"
 	bpfProgExitBpf          = "exit_bpf"
+	bpfProgExitCapset       = "exit_capset"
 	bpfProgExitChmod        = "exit_chmod"
+	bpfProgExitChown        = "exit_chown"
 	bpfProgExitConnect      = "exit_connect"
+	bpfProgExitCreat        = "exit_creat"
+	bpfProgExitDup          = "exit_dup"
+	bpfProgExitDup2         = "exit_dup2"
+	bpfProgExitDup3         = "exit_dup3"
 	bpfProgExitFchmodat     = "exit_fchmodat"
 	bpfProgExitFchmodat2    = "exit_fchmodat2"
+	bpfProgExitFchown       = "exit_fchown"
+	bpfProgExitFchownat     = "exit_fchownat"
 	bpfProgExitFinitModule  = "exit_finit_module"
 	bpfProgExitInitModule   = "exit_init_module"
+	bpfProgExitLchown       = "exit_lchown"
+	bpfProgExitLink         = "exit_link"
+	bpfProgExitLinkat       = "exit_linkat"
 	bpfProgExitListen       = "exit_listen"
 	bpfProgExitMemfdCreate  = "exit_memfd_create"
+	bpfProgExitMkdir        = "exit_mkdir"
+	bpfProgExitMkdirat      = "exit_mkdirat"
 	bpfProgExitMount        = "exit_mount"
+	bpfProgExitOpen         = "exit_open"
 	bpfProgExitOpenat       = "exit_openat"
 	bpfProgExitOpenat2      = "exit_openat2"
 	bpfProgExitPtrace       = "exit_ptrace"
@@ -74,12 +108,19 @@ const (
 	bpfProgExitSetresuid    = "exit_setresuid"
 	bpfProgExitSetreuid     = "exit_setreuid"
 	bpfProgExitSetuid       = "exit_setuid"
+	bpfProgExitSocket       = "exit_socket"
+	bpfProgExitSymlink      = "exit_symlink"
+	bpfProgExitSymlinkat    = "exit_symlinkat"
+	bpfProgExitUmount       = "exit_umount"
 	bpfProgExitUnlink       = "exit_unlink"
 	bpfProgExitUnlinkat     = "exit_unlinkat"
 	bpfProgExitUnshare      = "exit_unshare"
+	bpfProgRawEnterModule   = "raw_enter_module"
+	bpfProgRawExitModule    = "raw_exit_module"
 	bpfProgSchedExec        = "sched_exec"
 	bpfProgSchedExit        = "sched_exit"
 	bpfProgSchedFork        = "sched_fork"
+	bpfVarCgroupV2          = "cgroup_v2"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -127,15 +168,29 @@ type bpfProgramSpecs struct {
 	EnterAccept4     *ebpf.ProgramSpec `ebpf:"enter_accept4"`
 	EnterBind        *ebpf.ProgramSpec `ebpf:"enter_bind"`
 	EnterBpf         *ebpf.ProgramSpec `ebpf:"enter_bpf"`
+	EnterCapset      *ebpf.ProgramSpec `ebpf:"enter_capset"`
 	EnterChmod       *ebpf.ProgramSpec `ebpf:"enter_chmod"`
+	EnterChown       *ebpf.ProgramSpec `ebpf:"enter_chown"`
 	EnterConnect     *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterCreat       *ebpf.ProgramSpec `ebpf:"enter_creat"`
+	EnterDup         *ebpf.ProgramSpec `ebpf:"enter_dup"`
+	EnterDup2        *ebpf.ProgramSpec `ebpf:"enter_dup2"`
+	EnterDup3        *ebpf.ProgramSpec `ebpf:"enter_dup3"`
 	EnterFchmodat    *ebpf.ProgramSpec `ebpf:"enter_fchmodat"`
 	EnterFchmodat2   *ebpf.ProgramSpec `ebpf:"enter_fchmodat2"`
+	EnterFchown      *ebpf.ProgramSpec `ebpf:"enter_fchown"`
+	EnterFchownat    *ebpf.ProgramSpec `ebpf:"enter_fchownat"`
 	EnterFinitModule *ebpf.ProgramSpec `ebpf:"enter_finit_module"`
 	EnterInitModule  *ebpf.ProgramSpec `ebpf:"enter_init_module"`
+	EnterLchown      *ebpf.ProgramSpec `ebpf:"enter_lchown"`
+	EnterLink        *ebpf.ProgramSpec `ebpf:"enter_link"`
+	EnterLinkat      *ebpf.ProgramSpec `ebpf:"enter_linkat"`
 	EnterListen      *ebpf.ProgramSpec `ebpf:"enter_listen"`
 	EnterMemfdCreate *ebpf.ProgramSpec `ebpf:"enter_memfd_create"`
+	EnterMkdir       *ebpf.ProgramSpec `ebpf:"enter_mkdir"`
+	EnterMkdirat     *ebpf.ProgramSpec `ebpf:"enter_mkdirat"`
 	EnterMount       *ebpf.ProgramSpec `ebpf:"enter_mount"`
+	EnterOpen        *ebpf.ProgramSpec `ebpf:"enter_open"`
 	EnterOpenat      *ebpf.ProgramSpec `ebpf:"enter_openat"`
 	EnterOpenat2     *ebpf.ProgramSpec `ebpf:"enter_openat2"`
 	EnterPtrace      *ebpf.ProgramSpec `ebpf:"enter_ptrace"`
@@ -149,21 +204,39 @@ type bpfProgramSpecs struct {
 	EnterSetresuid   *ebpf.ProgramSpec `ebpf:"enter_setresuid"`
 	EnterSetreuid    *ebpf.ProgramSpec `ebpf:"enter_setreuid"`
 	EnterSetuid      *ebpf.ProgramSpec `ebpf:"enter_setuid"`
+	EnterSocket      *ebpf.ProgramSpec `ebpf:"enter_socket"`
+	EnterSymlink     *ebpf.ProgramSpec `ebpf:"enter_symlink"`
+	EnterSymlinkat   *ebpf.ProgramSpec `ebpf:"enter_symlinkat"`
+	EnterUmount      *ebpf.ProgramSpec `ebpf:"enter_umount"`
 	EnterUnlink      *ebpf.ProgramSpec `ebpf:"enter_unlink"`
 	EnterUnlinkat    *ebpf.ProgramSpec `ebpf:"enter_unlinkat"`
 	EnterUnshare     *ebpf.ProgramSpec `ebpf:"enter_unshare"`
 	ExitAccept4      *ebpf.ProgramSpec `ebpf:"exit_accept4"`
 	ExitBind         *ebpf.ProgramSpec `ebpf:"exit_bind"`
 	ExitBpf          *ebpf.ProgramSpec `ebpf:"exit_bpf"`
+	ExitCapset       *ebpf.ProgramSpec `ebpf:"exit_capset"`
 	ExitChmod        *ebpf.ProgramSpec `ebpf:"exit_chmod"`
+	ExitChown        *ebpf.ProgramSpec `ebpf:"exit_chown"`
 	ExitConnect      *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitCreat        *ebpf.ProgramSpec `ebpf:"exit_creat"`
+	ExitDup          *ebpf.ProgramSpec `ebpf:"exit_dup"`
+	ExitDup2         *ebpf.ProgramSpec `ebpf:"exit_dup2"`
+	ExitDup3         *ebpf.ProgramSpec `ebpf:"exit_dup3"`
 	ExitFchmodat     *ebpf.ProgramSpec `ebpf:"exit_fchmodat"`
 	ExitFchmodat2    *ebpf.ProgramSpec `ebpf:"exit_fchmodat2"`
+	ExitFchown       *ebpf.ProgramSpec `ebpf:"exit_fchown"`
+	ExitFchownat     *ebpf.ProgramSpec `ebpf:"exit_fchownat"`
 	ExitFinitModule  *ebpf.ProgramSpec `ebpf:"exit_finit_module"`
 	ExitInitModule   *ebpf.ProgramSpec `ebpf:"exit_init_module"`
+	ExitLchown       *ebpf.ProgramSpec `ebpf:"exit_lchown"`
+	ExitLink         *ebpf.ProgramSpec `ebpf:"exit_link"`
+	ExitLinkat       *ebpf.ProgramSpec `ebpf:"exit_linkat"`
 	ExitListen       *ebpf.ProgramSpec `ebpf:"exit_listen"`
 	ExitMemfdCreate  *ebpf.ProgramSpec `ebpf:"exit_memfd_create"`
+	ExitMkdir        *ebpf.ProgramSpec `ebpf:"exit_mkdir"`
+	ExitMkdirat      *ebpf.ProgramSpec `ebpf:"exit_mkdirat"`
 	ExitMount        *ebpf.ProgramSpec `ebpf:"exit_mount"`
+	ExitOpen         *ebpf.ProgramSpec `ebpf:"exit_open"`
 	ExitOpenat       *ebpf.ProgramSpec `ebpf:"exit_openat"`
 	ExitOpenat2      *ebpf.ProgramSpec `ebpf:"exit_openat2"`
 	ExitPtrace       *ebpf.ProgramSpec `ebpf:"exit_ptrace"`
@@ -177,9 +250,15 @@ type bpfProgramSpecs struct {
 	ExitSetresuid    *ebpf.ProgramSpec `ebpf:"exit_setresuid"`
 	ExitSetreuid     *ebpf.ProgramSpec `ebpf:"exit_setreuid"`
 	ExitSetuid       *ebpf.ProgramSpec `ebpf:"exit_setuid"`
+	ExitSocket       *ebpf.ProgramSpec `ebpf:"exit_socket"`
+	ExitSymlink      *ebpf.ProgramSpec `ebpf:"exit_symlink"`
+	ExitSymlinkat    *ebpf.ProgramSpec `ebpf:"exit_symlinkat"`
+	ExitUmount       *ebpf.ProgramSpec `ebpf:"exit_umount"`
 	ExitUnlink       *ebpf.ProgramSpec `ebpf:"exit_unlink"`
 	ExitUnlinkat     *ebpf.ProgramSpec `ebpf:"exit_unlinkat"`
 	ExitUnshare      *ebpf.ProgramSpec `ebpf:"exit_unshare"`
+	RawEnterModule   *ebpf.ProgramSpec `ebpf:"raw_enter_module"`
+	RawExitModule    *ebpf.ProgramSpec `ebpf:"raw_exit_module"`
 	SchedExec        *ebpf.ProgramSpec `ebpf:"sched_exec"`
 	SchedExit        *ebpf.ProgramSpec `ebpf:"sched_exit"`
 	SchedFork        *ebpf.ProgramSpec `ebpf:"sched_fork"`
@@ -189,17 +268,20 @@ type bpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	Drops     *ebpf.MapSpec `ebpf:"drops"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	Pending   *ebpf.MapSpec `ebpf:"pending"`
-	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
-	Sensitive *ebpf.MapSpec `ebpf:"sensitive"`
+	Drops      *ebpf.MapSpec `ebpf:"drops"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	ExecDeny   *ebpf.MapSpec `ebpf:"exec_deny"`
+	ExecPolicy *ebpf.MapSpec `ebpf:"exec_policy"`
+	Pending    *ebpf.MapSpec `ebpf:"pending"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	Sensitive  *ebpf.MapSpec `ebpf:"sensitive"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
+	CgroupV2 *ebpf.VariableSpec `ebpf:"cgroup_v2"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -222,17 +304,21 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	Drops     *ebpf.Map `ebpf:"drops"`
-	Events    *ebpf.Map `ebpf:"events"`
-	Pending   *ebpf.Map `ebpf:"pending"`
-	Scratch   *ebpf.Map `ebpf:"scratch"`
-	Sensitive *ebpf.Map `ebpf:"sensitive"`
+	Drops      *ebpf.Map `ebpf:"drops"`
+	Events     *ebpf.Map `ebpf:"events"`
+	ExecDeny   *ebpf.Map `ebpf:"exec_deny"`
+	ExecPolicy *ebpf.Map `ebpf:"exec_policy"`
+	Pending    *ebpf.Map `ebpf:"pending"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
+	Sensitive  *ebpf.Map `ebpf:"sensitive"`
 }
 
 func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.Drops,
 		m.Events,
+		m.ExecDeny,
+		m.ExecPolicy,
 		m.Pending,
 		m.Scratch,
 		m.Sensitive,
@@ -243,6 +329,7 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
+	CgroupV2 *ebpf.Variable `ebpf:"cgroup_v2"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.
@@ -252,15 +339,29 @@ type bpfPrograms struct {
 	EnterAccept4     *ebpf.Program `ebpf:"enter_accept4"`
 	EnterBind        *ebpf.Program `ebpf:"enter_bind"`
 	EnterBpf         *ebpf.Program `ebpf:"enter_bpf"`
+	EnterCapset      *ebpf.Program `ebpf:"enter_capset"`
 	EnterChmod       *ebpf.Program `ebpf:"enter_chmod"`
+	EnterChown       *ebpf.Program `ebpf:"enter_chown"`
 	EnterConnect     *ebpf.Program `ebpf:"enter_connect"`
+	EnterCreat       *ebpf.Program `ebpf:"enter_creat"`
+	EnterDup         *ebpf.Program `ebpf:"enter_dup"`
+	EnterDup2        *ebpf.Program `ebpf:"enter_dup2"`
+	EnterDup3        *ebpf.Program `ebpf:"enter_dup3"`
 	EnterFchmodat    *ebpf.Program `ebpf:"enter_fchmodat"`
 	EnterFchmodat2   *ebpf.Program `ebpf:"enter_fchmodat2"`
+	EnterFchown      *ebpf.Program `ebpf:"enter_fchown"`
+	EnterFchownat    *ebpf.Program `ebpf:"enter_fchownat"`
 	EnterFinitModule *ebpf.Program `ebpf:"enter_finit_module"`
 	EnterInitModule  *ebpf.Program `ebpf:"enter_init_module"`
+	EnterLchown      *ebpf.Program `ebpf:"enter_lchown"`
+	EnterLink        *ebpf.Program `ebpf:"enter_link"`
+	EnterLinkat      *ebpf.Program `ebpf:"enter_linkat"`
 	EnterListen      *ebpf.Program `ebpf:"enter_listen"`
 	EnterMemfdCreate *ebpf.Program `ebpf:"enter_memfd_create"`
+	EnterMkdir       *ebpf.Program `ebpf:"enter_mkdir"`
+	EnterMkdirat     *ebpf.Program `ebpf:"enter_mkdirat"`
 	EnterMount       *ebpf.Program `ebpf:"enter_mount"`
+	EnterOpen        *ebpf.Program `ebpf:"enter_open"`
 	EnterOpenat      *ebpf.Program `ebpf:"enter_openat"`
 	EnterOpenat2     *ebpf.Program `ebpf:"enter_openat2"`
 	EnterPtrace      *ebpf.Program `ebpf:"enter_ptrace"`
@@ -274,21 +375,39 @@ type bpfPrograms struct {
 	EnterSetresuid   *ebpf.Program `ebpf:"enter_setresuid"`
 	EnterSetreuid    *ebpf.Program `ebpf:"enter_setreuid"`
 	EnterSetuid      *ebpf.Program `ebpf:"enter_setuid"`
+	EnterSocket      *ebpf.Program `ebpf:"enter_socket"`
+	EnterSymlink     *ebpf.Program `ebpf:"enter_symlink"`
+	EnterSymlinkat   *ebpf.Program `ebpf:"enter_symlinkat"`
+	EnterUmount      *ebpf.Program `ebpf:"enter_umount"`
 	EnterUnlink      *ebpf.Program `ebpf:"enter_unlink"`
 	EnterUnlinkat    *ebpf.Program `ebpf:"enter_unlinkat"`
 	EnterUnshare     *ebpf.Program `ebpf:"enter_unshare"`
 	ExitAccept4      *ebpf.Program `ebpf:"exit_accept4"`
 	ExitBind         *ebpf.Program `ebpf:"exit_bind"`
 	ExitBpf          *ebpf.Program `ebpf:"exit_bpf"`
+	ExitCapset       *ebpf.Program `ebpf:"exit_capset"`
 	ExitChmod        *ebpf.Program `ebpf:"exit_chmod"`
+	ExitChown        *ebpf.Program `ebpf:"exit_chown"`
 	ExitConnect      *ebpf.Program `ebpf:"exit_connect"`
+	ExitCreat        *ebpf.Program `ebpf:"exit_creat"`
+	ExitDup          *ebpf.Program `ebpf:"exit_dup"`
+	ExitDup2         *ebpf.Program `ebpf:"exit_dup2"`
+	ExitDup3         *ebpf.Program `ebpf:"exit_dup3"`
 	ExitFchmodat     *ebpf.Program `ebpf:"exit_fchmodat"`
 	ExitFchmodat2    *ebpf.Program `ebpf:"exit_fchmodat2"`
+	ExitFchown       *ebpf.Program `ebpf:"exit_fchown"`
+	ExitFchownat     *ebpf.Program `ebpf:"exit_fchownat"`
 	ExitFinitModule  *ebpf.Program `ebpf:"exit_finit_module"`
 	ExitInitModule   *ebpf.Program `ebpf:"exit_init_module"`
+	ExitLchown       *ebpf.Program `ebpf:"exit_lchown"`
+	ExitLink         *ebpf.Program `ebpf:"exit_link"`
+	ExitLinkat       *ebpf.Program `ebpf:"exit_linkat"`
 	ExitListen       *ebpf.Program `ebpf:"exit_listen"`
 	ExitMemfdCreate  *ebpf.Program `ebpf:"exit_memfd_create"`
+	ExitMkdir        *ebpf.Program `ebpf:"exit_mkdir"`
+	ExitMkdirat      *ebpf.Program `ebpf:"exit_mkdirat"`
 	ExitMount        *ebpf.Program `ebpf:"exit_mount"`
+	ExitOpen         *ebpf.Program `ebpf:"exit_open"`
 	ExitOpenat       *ebpf.Program `ebpf:"exit_openat"`
 	ExitOpenat2      *ebpf.Program `ebpf:"exit_openat2"`
 	ExitPtrace       *ebpf.Program `ebpf:"exit_ptrace"`
@@ -302,9 +421,15 @@ type bpfPrograms struct {
 	ExitSetresuid    *ebpf.Program `ebpf:"exit_setresuid"`
 	ExitSetreuid     *ebpf.Program `ebpf:"exit_setreuid"`
 	ExitSetuid       *ebpf.Program `ebpf:"exit_setuid"`
+	ExitSocket       *ebpf.Program `ebpf:"exit_socket"`
+	ExitSymlink      *ebpf.Program `ebpf:"exit_symlink"`
+	ExitSymlinkat    *ebpf.Program `ebpf:"exit_symlinkat"`
+	ExitUmount       *ebpf.Program `ebpf:"exit_umount"`
 	ExitUnlink       *ebpf.Program `ebpf:"exit_unlink"`
 	ExitUnlinkat     *ebpf.Program `ebpf:"exit_unlinkat"`
 	ExitUnshare      *ebpf.Program `ebpf:"exit_unshare"`
+	RawEnterModule   *ebpf.Program `ebpf:"raw_enter_module"`
+	RawExitModule    *ebpf.Program `ebpf:"raw_exit_module"`
 	SchedExec        *ebpf.Program `ebpf:"sched_exec"`
 	SchedExit        *ebpf.Program `ebpf:"sched_exit"`
 	SchedFork        *ebpf.Program `ebpf:"sched_fork"`
@@ -315,15 +440,29 @@ func (p *bpfPrograms) Close() error {
 		p.EnterAccept4,
 		p.EnterBind,
 		p.EnterBpf,
+		p.EnterCapset,
 		p.EnterChmod,
+		p.EnterChown,
 		p.EnterConnect,
+		p.EnterCreat,
+		p.EnterDup,
+		p.EnterDup2,
+		p.EnterDup3,
 		p.EnterFchmodat,
 		p.EnterFchmodat2,
+		p.EnterFchown,
+		p.EnterFchownat,
 		p.EnterFinitModule,
 		p.EnterInitModule,
+		p.EnterLchown,
+		p.EnterLink,
+		p.EnterLinkat,
 		p.EnterListen,
 		p.EnterMemfdCreate,
+		p.EnterMkdir,
+		p.EnterMkdirat,
 		p.EnterMount,
+		p.EnterOpen,
 		p.EnterOpenat,
 		p.EnterOpenat2,
 		p.EnterPtrace,
@@ -337,21 +476,39 @@ func (p *bpfPrograms) Close() error {
 		p.EnterSetresuid,
 		p.EnterSetreuid,
 		p.EnterSetuid,
+		p.EnterSocket,
+		p.EnterSymlink,
+		p.EnterSymlinkat,
+		p.EnterUmount,
 		p.EnterUnlink,
 		p.EnterUnlinkat,
 		p.EnterUnshare,
 		p.ExitAccept4,
 		p.ExitBind,
 		p.ExitBpf,
+		p.ExitCapset,
 		p.ExitChmod,
+		p.ExitChown,
 		p.ExitConnect,
+		p.ExitCreat,
+		p.ExitDup,
+		p.ExitDup2,
+		p.ExitDup3,
 		p.ExitFchmodat,
 		p.ExitFchmodat2,
+		p.ExitFchown,
+		p.ExitFchownat,
 		p.ExitFinitModule,
 		p.ExitInitModule,
+		p.ExitLchown,
+		p.ExitLink,
+		p.ExitLinkat,
 		p.ExitListen,
 		p.ExitMemfdCreate,
+		p.ExitMkdir,
+		p.ExitMkdirat,
 		p.ExitMount,
+		p.ExitOpen,
 		p.ExitOpenat,
 		p.ExitOpenat2,
 		p.ExitPtrace,
@@ -365,9 +522,15 @@ func (p *bpfPrograms) Close() error {
 		p.ExitSetresuid,
 		p.ExitSetreuid,
 		p.ExitSetuid,
+		p.ExitSocket,
+		p.ExitSymlink,
+		p.ExitSymlinkat,
+		p.ExitUmount,
 		p.ExitUnlink,
 		p.ExitUnlinkat,
 		p.ExitUnshare,
+		p.RawEnterModule,
+		p.RawExitModule,
 		p.SchedExec,
 		p.SchedExit,
 		p.SchedFork,

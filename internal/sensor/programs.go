@@ -2,9 +2,12 @@ package sensor
 
 // A program is one switchable unit: a tracepoint program, or the enter and
 // exit halves of a syscall, which are attached together or not at all.
+// When a part's tracepoint is missing, fallback (if any) is attached
+// instead.
 type program struct {
-	name  string
-	parts []part
+	name     string
+	parts    []part
+	fallback []part
 }
 
 // part is one eBPF program and where it attaches; an empty group means a
@@ -13,11 +16,15 @@ type part struct {
 	prog, group, event string
 }
 
-func syscall(name string) program {
-	return program{name: name, parts: []part{
+func syscallParts(name string) []part {
+	return []part{
 		{"enter_" + name, "syscalls", "sys_enter_" + name},
 		{"exit_" + name, "syscalls", "sys_exit_" + name},
-	}}
+	}
+}
+
+func syscall(name string) program {
+	return program{name: name, parts: syscallParts(name)}
 }
 
 // programs are every program, by the name Options.Disable and Status use.
@@ -27,30 +34,57 @@ var programs = []program{
 	{name: "exit", parts: []part{{"sched_exit", "sched", "sched_process_exit"}}},
 	syscall("openat"),
 	syscall("openat2"),
+	syscall("open"),
+	syscall("creat"),
 	syscall("connect"),
 	syscall("bind"),
 	syscall("listen"),
 	syscall("accept4"),
+	syscall("socket"),
+	syscall("dup"),
+	syscall("dup2"),
+	syscall("dup3"),
 	syscall("unlinkat"),
 	syscall("unlink"),
 	syscall("renameat"),
 	syscall("renameat2"),
 	syscall("rename"),
+	syscall("link"),
+	syscall("linkat"),
+	syscall("symlink"),
+	syscall("symlinkat"),
+	syscall("mkdir"),
+	syscall("mkdirat"),
 	syscall("chmod"),
 	syscall("fchmodat"),
 	syscall("fchmodat2"),
+	syscall("chown"),
+	syscall("lchown"),
+	syscall("fchown"),
+	syscall("fchownat"),
 	syscall("setuid"),
 	syscall("setreuid"),
 	syscall("setresuid"),
 	syscall("setgid"),
 	syscall("setregid"),
 	syscall("setresgid"),
+	syscall("capset"),
 	syscall("ptrace"),
 	syscall("memfd_create"),
-	syscall("init_module"),
-	syscall("finit_module"),
+	// init_module and finit_module have no syscall tracepoints on some
+	// kernels (this project's among them): then raw sys_enter/sys_exit
+	// programs that return at once for every other syscall.
+	{
+		name:  "module",
+		parts: append(syscallParts("init_module"), syscallParts("finit_module")...),
+		fallback: []part{
+			{"raw_enter_module", "", "sys_enter"},
+			{"raw_exit_module", "", "sys_exit"},
+		},
+	},
 	syscall("unshare"),
 	syscall("setns"),
 	syscall("mount"),
+	syscall("umount"),
 	syscall("bpf"),
 }

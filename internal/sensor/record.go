@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-cwpp/vigil/internal/event"
 )
@@ -16,7 +20,7 @@ import (
 const (
 	hdrSize = 88
 
-	execSize    = hdrSize + 16 + pathLen + argsLen
+	execSize    = execArgsOff + argsLen
 	forkSize    = hdrSize + 8
 	exitSize    = hdrSize + 8
 	sysSize     = hdrSize + 8 + 32 + 8 + addrLen + 2*pathLen
@@ -30,6 +34,30 @@ const (
 	sysAddrOff  = sysArgsOff + 32 + 8
 	sysStr1Off  = sysAddrOff + addrLen
 	sysStr2Off  = sysStr1Off + pathLen
+
+	// exec_rec
+	execInoOff      = hdrSize
+	execCapOff      = hdrSize + 8
+	execFnLenOff    = hdrSize + 16
+	execArgsLenOff  = hdrSize + 20
+	execTTYNrOff    = hdrSize + 24
+	execSIDOff      = hdrSize + 28
+	execPGIDOff     = hdrSize + 32
+	execFlagsOff    = hdrSize + 36
+	execTTYOff      = hdrSize + 40
+	execCgroupOff   = execTTYOff + ttyLen
+	execFilenameOff = execCgroupOff + cgroupLen
+	execArgsOff     = execFilenameOff + pathLen
+	ttyLen          = 32
+	cgroupLen       = 128
+
+	// exec_rec flags
+	exeMemfd   = 1
+	exeUpper   = 2
+	exeBlocked = 4
+
+	// dup_sock, in sys_rec.addr
+	dupSize = 48
 )
 
 // errShort is returned for a record shorter than its kind's layout.
@@ -68,6 +96,7 @@ func (d decoder) decode(b []byte) (event.Event, error) {
 			Name:     cstring(b[72 : 72+commLen]),
 		},
 	}
+	ev.Syscall = syscallNames[le.Uint16(b[2:])]
 	need := sysSize
 	switch kind {
 	case event.ProcessExec:
@@ -103,22 +132,43 @@ func (d decoder) decode(b []byte) (event.Event, error) {
 }
 
 func decodeExec(ev *event.Event, b []byte) {
-	ev.Process.ExeInode = le.Uint64(b[hdrSize:])
-	ev.Process.Exe = cstring(b[hdrSize+16 : hdrSize+16+pathLen])
-	n := int(le.Uint32(b[hdrSize+12:]))
+	p := &ev.Process
+	p.ExeInode = le.Uint64(b[execInoOff:])
+	p.CapEff = le.Uint64(b[execCapOff:])
+	p.TTYNr = le.Uint32(b[execTTYNrOff:])
+	p.SID = int32(le.Uint32(b[execSIDOff:]))
+	p.PGID = int32(le.Uint32(b[execPGIDOff:]))
+	flags := le.Uint32(b[execFlagsOff:])
+	p.ExeMemfd = flags&exeMemfd != 0
+	p.ExeUpper = flags&exeUpper != 0
+	ev.Blocked = flags&exeBlocked != 0
+	p.TTY = ttyName(cstring(b[execTTYOff : execTTYOff+ttyLen]))
+	p.CgroupName = cstring(b[execCgroupOff : execCgroupOff+cgroupLen])
+	p.Exe = cstring(b[execFilenameOff : execFilenameOff+pathLen])
+	n := int(le.Uint32(b[execArgsLenOff:]))
 	n = min(n, argsLen)
-	args := b[hdrSize+16+pathLen : hdrSize+16+pathLen+n]
+	args := b[execArgsOff : execArgsOff+n]
 	args = bytes.TrimRight(args, "\x00")
 	if len(args) == 0 {
 		return
 	}
 	for a := range bytes.SplitSeq(args, []byte{0}) {
-		if len(ev.Process.Args) == maxArgs {
+		if len(p.Args) == maxArgs {
 			break
 		}
-		ev.Process.Args = append(ev.Process.Args, string(a))
+		p.Args = append(p.Args, string(a))
 	}
-	ev.Process.CmdLine = string(bytes.ReplaceAll(args, []byte{0}, []byte{' '}))
+	p.CmdLine = string(bytes.ReplaceAll(args, []byte{0}, []byte{' '}))
+}
+
+// ttyName turns the kernel's tty name into the /dev path below /dev that
+// ps shows: the kernel names pseudo-terminal slaves "pts3", their device
+// is /dev/pts/3.
+func ttyName(k string) string {
+	if n, ok := strings.CutPrefix(k, "pts"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+		return "pts/" + n
+	}
+	return k
 }
 
 func decodeSys(ev *event.Event, b []byte) {
@@ -140,8 +190,26 @@ func decodeSys(ev *event.Event, b []byte) {
 		ev.File = &event.File{Path: str1}
 	case event.FileRename:
 		ev.File = &event.File{Path: str1, NewPath: str2}
+	case event.FileLink, event.FileSymlink:
+		ev.File = &event.File{Path: str1, NewPath: str2}
 	case event.FileChmod:
 		ev.File = &event.File{Path: str1, Mode: uint32(arg[0])}
+	case event.FileMkdir:
+		ev.File = &event.File{Path: str1, Mode: uint32(arg[0])}
+	case event.FileChown:
+		ev.File = &event.File{Path: str1, UID: uint32(arg[0]), GID: uint32(arg[1])}
+	case event.NetSocket:
+		ev.Net = &event.Net{Family: familyName(arg[0]), Type: sockType(arg[1]), Protocol: int(int32(arg[2]))}
+	case event.FDDup:
+		ev.Detail = &event.Detail{Request: arg[0]}
+		ev.Net = dupSock(addr)
+	case event.PrivCapset:
+		ev.Detail = &event.Detail{CapEffective: arg[0], CapPermitted: arg[1], CapInheritable: arg[2]}
+		if pid := int32(arg[3]); pid != 0 {
+			ev.Target = &event.Process{PID: pid}
+		}
+	case event.Umount:
+		ev.Detail = &event.Detail{Target: str1, Request: arg[0]}
 	case event.NetConnect:
 		ev.Net = sockaddr(addr, false)
 	case event.NetBind:
@@ -166,7 +234,7 @@ func decodeSys(ev *event.Event, b []byte) {
 	case event.MemfdCreate:
 		ev.Detail = &event.Detail{Name: str1, Request: arg[0]}
 	case event.ModuleLoad:
-		ev.Detail = &event.Detail{Name: str1}
+		ev.Detail = &event.Detail{Name: str1, Request: arg[0]}
 	case event.Unshare, event.Setns, event.BPF:
 		ev.Detail = &event.Detail{Request: arg[0]}
 	case event.Mount:
@@ -221,4 +289,105 @@ func cstring(b []byte) string {
 		b = b[:i]
 	}
 	return string(b)
+}
+
+// dupSock decodes struct dup_sock: the duplicated fd's socket. It returns
+// nil when b is too short to hold one.
+func dupSock(b []byte) *event.Net {
+	if len(b) < dupSize {
+		return nil
+	}
+	fam := uint64(le.Uint16(b[0:]))
+	n := &event.Net{Family: familyName(fam), Type: sockType(uint64(le.Uint16(b[2:]))), Protocol: int(le.Uint16(b[4:]))}
+	sport, dport := binary.BigEndian.Uint16(b[8:]), binary.BigEndian.Uint16(b[10:])
+	switch fam {
+	case 2:
+		n.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[16:20])), sport)
+		n.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[32:36])), dport)
+	case 10:
+		n.Src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[16:32])).Unmap(), sport)
+		n.Dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[32:48])).Unmap(), dport)
+	}
+	return n
+}
+
+// familyName names an address family (AF_*) the way Net.Family does.
+func familyName(f uint64) string {
+	switch f {
+	case 1:
+		return "unix"
+	case 2:
+		return "inet"
+	case 10:
+		return "inet6"
+	case 16:
+		return "netlink"
+	case 17:
+		return "packet"
+	case 3:
+		return "ax25"
+	case 4:
+		return "ipx"
+	case 5:
+		return "appletalk"
+	case 9:
+		return "x25"
+	case 15:
+		return "key"
+	case 29:
+		return "can"
+	case 31:
+		return "bluetooth"
+	case 38:
+		return "alg"
+	case 40:
+		return "vsock"
+	case 44:
+		return "xdp"
+	}
+	return "af_" + strconv.FormatUint(f, 10)
+}
+
+// sockType names a socket type; the SOCK_NONBLOCK and SOCK_CLOEXEC bits
+// are ignored.
+func sockType(t uint64) string {
+	switch t & 0xf {
+	case 1:
+		return "stream"
+	case 2:
+		return "dgram"
+	case 3:
+		return "raw"
+	case 4:
+		return "rdm"
+	case 5:
+		return "seqpacket"
+	case 6:
+		return "dccp"
+	case 10:
+		return "packet"
+	}
+	return "type_" + strconv.FormatUint(t&0xf, 10)
+}
+
+// syscallNames are the x86_64 names of the syscalls the programs trace,
+// by number (struct hdr's nr). Numbers not here (0 for fork and exit) give
+// an empty event.Syscall.
+var syscallNames = map[uint16]string{
+	unix.SYS_EXECVE: "execve", unix.SYS_EXECVEAT: "execveat",
+	unix.SYS_OPEN: "open", unix.SYS_OPENAT: "openat", unix.SYS_OPENAT2: "openat2", unix.SYS_CREAT: "creat",
+	unix.SYS_CONNECT: "connect", unix.SYS_BIND: "bind", unix.SYS_LISTEN: "listen", unix.SYS_ACCEPT4: "accept4",
+	unix.SYS_SOCKET: "socket", unix.SYS_DUP: "dup", unix.SYS_DUP2: "dup2", unix.SYS_DUP3: "dup3",
+	unix.SYS_UNLINK: "unlink", unix.SYS_UNLINKAT: "unlinkat",
+	unix.SYS_RENAME: "rename", unix.SYS_RENAMEAT: "renameat", unix.SYS_RENAMEAT2: "renameat2",
+	unix.SYS_LINK: "link", unix.SYS_LINKAT: "linkat", unix.SYS_SYMLINK: "symlink", unix.SYS_SYMLINKAT: "symlinkat",
+	unix.SYS_MKDIR: "mkdir", unix.SYS_MKDIRAT: "mkdirat",
+	unix.SYS_CHMOD: "chmod", unix.SYS_FCHMODAT: "fchmodat", unix.SYS_FCHMODAT2: "fchmodat2",
+	unix.SYS_CHOWN: "chown", unix.SYS_LCHOWN: "lchown", unix.SYS_FCHOWN: "fchown", unix.SYS_FCHOWNAT: "fchownat",
+	unix.SYS_SETUID: "setuid", unix.SYS_SETREUID: "setreuid", unix.SYS_SETRESUID: "setresuid",
+	unix.SYS_SETGID: "setgid", unix.SYS_SETREGID: "setregid", unix.SYS_SETRESGID: "setresgid",
+	unix.SYS_CAPSET: "capset", unix.SYS_PTRACE: "ptrace", unix.SYS_MEMFD_CREATE: "memfd_create",
+	unix.SYS_INIT_MODULE: "init_module", unix.SYS_FINIT_MODULE: "finit_module",
+	unix.SYS_UNSHARE: "unshare", unix.SYS_SETNS: "setns", unix.SYS_MOUNT: "mount", unix.SYS_UMOUNT2: "umount2",
+	unix.SYS_BPF: "bpf",
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-cwpp/vigil/internal/event"
 )
@@ -20,8 +21,8 @@ func TestLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// exec_rec, fork_rec and exit_rec are not in the BTF (no map names
-	// them); sensor.c checks their sizes with _Static_assert.
+	// exec_rec and dup_sock are not in the BTF either; sensor.c checks
+	// their offsets against the numbers record.go uses.
 	sizes := map[string]int{"hdr": hdrSize, "sys_rec": sysSize}
 	for name, want := range sizes {
 		var s *btf.Struct
@@ -68,8 +69,8 @@ func (b rec) str(off int, s string) rec { copy(b[off:], s); return b }
 
 func execRec() rec {
 	args := "/bin/sh\x00-c\x00echo hi\x00"
-	return newRec(event.ProcessExec, execSize).u64(hdrSize, 77).u32(hdrSize+12, uint32(len(args))).
-		str(hdrSize+16, "/bin/sh").str(hdrSize+16+pathLen, args)
+	return newRec(event.ProcessExec, execSize).u64(execInoOff, 77).u32(execArgsLenOff, uint32(len(args))).
+		str(execFilenameOff, "/bin/sh").str(execArgsOff, args)
 }
 
 func connectRec() rec {
@@ -148,7 +149,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(newRec(event.ProcessExit, exitSize)))
 	f.Add([]byte(newRec(event.Mount, sysSize)))
 	f.Add([]byte(newRec(event.NetAccept, sysSize).u32(sysNargsOff-4, 0xffffffff)))
-	f.Add([]byte(execRec().u32(hdrSize+12, 0xffffffff)))
+	f.Add([]byte(execRec().u32(execArgsLenOff, 0xffffffff)))
+	f.Add([]byte(fullExecRec()))
+	f.Add([]byte(dupRec()))
+	f.Add([]byte(newRec(event.NetSocket, sysSize).u64(sysArgsOff, 17).u64(sysArgsOff+8, 3)))
+	f.Add([]byte(newRec(event.PrivCapset, sysSize).u64(sysArgsOff+24, 0xffffffff)))
+	f.Add([]byte(newRec(event.FDDup, sysSize).u32(sysNargsOff-4, 0xffffffff)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := decoder{}.decode(b)
 		if err == nil && (ev.Type == event.KindUnknown || len(b) < hdrSize) {
@@ -173,5 +179,94 @@ func BenchmarkDecode(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
+	}
+}
+
+// fullExecRec is an exec record with every field set.
+func fullExecRec() rec {
+	r := execRec().u64(execCapOff, 0x1ffffffffff).u32(execTTYNrOff, 34819).u32(execSIDOff, 90).u32(execPGIDOff, 95).
+		u32(execFlagsOff, exeMemfd|exeUpper|exeBlocked).str(execTTYOff, "pts3").str(execCgroupOff, "docker-abc.scope")
+	binary.LittleEndian.PutUint16(r[2:], 322) // execveat
+	return r
+}
+
+// dupRec is dup2(3, 0) of a connected TCP socket 10.0.0.2:40000 → 10.0.0.1:8080.
+func dupRec() rec {
+	r := newRec(event.FDDup, sysSize).u64(sysArgsOff, 3).u64(sysArgsOff+8, 0).u32(sysNargsOff-4, dupSize)
+	binary.LittleEndian.PutUint16(r[2:], 33) // dup2
+	d := r[sysAddrOff:]
+	binary.LittleEndian.PutUint16(d[0:], 2)
+	binary.LittleEndian.PutUint16(d[2:], 1)
+	binary.LittleEndian.PutUint16(d[4:], 6)
+	binary.BigEndian.PutUint16(d[8:], 40000)
+	binary.BigEndian.PutUint16(d[10:], 8080)
+	copy(d[16:], []byte{10, 0, 0, 2})
+	copy(d[32:], []byte{10, 0, 0, 1})
+	return r
+}
+
+func TestDecodeNew(t *testing.T) {
+	boot := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d := decoder{bootTime: boot}
+	proc := event.Process{PID: 100, TID: 101, PPID: 1, Name: "sh", UID: 1000, LoginUID: 1000, CgroupID: 42, MntNS: 4026531832}
+	sys := func(kind event.Kind, nr uint16) rec {
+		r := newRec(kind, sysSize)
+		binary.LittleEndian.PutUint16(r[2:], nr)
+		return r
+	}
+	tests := []struct {
+		name string
+		in   rec
+		want event.Event
+	}{
+		{"exec", fullExecRec(), event.Event{Type: event.ProcessExec, Syscall: "execveat", Blocked: true, Process: func() event.Process {
+			p := proc
+			p.Exe, p.ExeInode, p.Args, p.CmdLine = "/bin/sh", 77, []string{"/bin/sh", "-c", "echo hi"}, "/bin/sh -c echo hi"
+			p.CapEff, p.TTY, p.TTYNr, p.SID, p.PGID = 0x1ffffffffff, "pts/3", 34819, 90, 95
+			p.ExeMemfd, p.ExeUpper, p.CgroupName = true, true, "docker-abc.scope"
+			return p
+		}()}},
+		{"linkat", sys(event.FileLink, 265).str(sysStr1Off, "/a").str(sysStr2Off, "/b"),
+			event.Event{Type: event.FileLink, Syscall: "linkat", Process: proc, File: &event.File{Path: "/a", NewPath: "/b"}}},
+		{"symlink", sys(event.FileSymlink, 88).str(sysStr1Off, "/etc/shadow").str(sysStr2Off, "/tmp/s"),
+			event.Event{Type: event.FileSymlink, Syscall: "symlink", Process: proc, File: &event.File{Path: "/etc/shadow", NewPath: "/tmp/s"}}},
+		{"mkdirat", sys(event.FileMkdir, 258).u64(sysArgsOff, 0o755).str(sysStr1Off, "/d"),
+			event.Event{Type: event.FileMkdir, Syscall: "mkdirat", Process: proc, File: &event.File{Path: "/d", Mode: 0o755}}},
+		{"fchownat", sys(event.FileChown, 260).u64(sysArgsOff, 0).u64(sysArgsOff+8, 5).str(sysStr1Off, "/f"),
+			event.Event{Type: event.FileChown, Syscall: "fchownat", Process: proc, File: &event.File{Path: "/f", GID: 5}}},
+		{"socket", sys(event.NetSocket, 41).u64(sysArgsOff, 17).u64(sysArgsOff+8, 3|unix.SOCK_CLOEXEC).u64(sysArgsOff+16, 0x300).u64(hdrSize, 3),
+			event.Event{Type: event.NetSocket, Syscall: "socket", Process: proc, Ret: 3, Net: &event.Net{Family: "packet", Type: "raw", Protocol: 0x300}}},
+		{"socket unknown family", sys(event.NetSocket, 41).u64(sysArgsOff, 99).u64(sysArgsOff+8, 15),
+			event.Event{Type: event.NetSocket, Syscall: "socket", Process: proc, Net: &event.Net{Family: "af_99", Type: "type_15"}}},
+		{"dup2", dupRec(), event.Event{Type: event.FDDup, Syscall: "dup2", Process: proc, Detail: &event.Detail{Request: 3},
+			Net: &event.Net{Family: "inet", Type: "stream", Protocol: 6,
+				Src: netip.MustParseAddrPort("10.0.0.2:40000"), Dst: netip.MustParseAddrPort("10.0.0.1:8080")}}},
+		{"capset", sys(event.PrivCapset, 126).u64(sysArgsOff, 1<<21).u64(sysArgsOff+8, 1<<21|1).u64(sysArgsOff+24, 77),
+			event.Event{Type: event.PrivCapset, Syscall: "capset", Process: proc, Target: &event.Process{PID: 77},
+				Detail: &event.Detail{CapEffective: 1 << 21, CapPermitted: 1<<21 | 1}}},
+		{"umount2", sys(event.Umount, 166).u64(sysArgsOff, 2).str(sysStr1Off, "/mnt"),
+			event.Event{Type: event.Umount, Syscall: "umount2", Process: proc, Detail: &event.Detail{Target: "/mnt", Request: 2}}},
+		{"unknown syscall number", sys(event.FileUnlink, 9999).str(sysStr1Off, "/x"),
+			event.Event{Type: event.FileUnlink, Process: proc, File: &event.File{Path: "/x"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.want.Time = boot.Add(time.Second)
+			got, err := d.decode(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateComparable(netip.AddrPort{})); diff != "" {
+				t.Errorf("decode (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTTYName(t *testing.T) {
+	for in, want := range map[string]string{"pts3": "pts/3", "pts": "pts", "tty1": "tty1", "ttyS0": "ttyS0", "ptsx": "ptsx", "": ""} {
+		if got := ttyName(in); got != want {
+			t.Errorf("ttyName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

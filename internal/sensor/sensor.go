@@ -57,6 +57,9 @@ type ProgramStatus struct {
 	Name     string
 	Attached bool
 	Error    string // why it is not attached
+	// Fallback says what was attached instead of the program's own
+	// tracepoints, and why ("raw_tracepoint sys_enter/sys_exit: …").
+	Fallback string
 }
 
 // Stats are counters since Open.
@@ -103,6 +106,9 @@ func Open(o Options) (*Sensor, error) {
 		return nil, fmt.Errorf("loading eBPF spec: %w", err)
 	}
 	spec.Maps["events"].MaxEntries = uint32(o.RingBufferSize)
+	if err := spec.Variables["cgroup_v2"].Set(cgroupV2()); err != nil {
+		return nil, fmt.Errorf("setting the cgroup mode: %w", err)
+	}
 
 	s := &Sensor{}
 	if err := spec.LoadAndAssign(&s.maps, nil); err != nil {
@@ -120,13 +126,18 @@ func Open(o Options) (*Sensor, error) {
 	replace := map[string]*ebpf.Map{
 		"events": s.maps.Events, "drops": s.maps.Drops, "pending": s.maps.Pending,
 		"scratch": s.maps.Scratch, "sensitive": s.maps.Sensitive,
+		"exec_policy": s.maps.ExecPolicy, "exec_deny": s.maps.ExecDeny,
 	}
 	attached := 0
 	for _, p := range programs {
 		st := ProgramStatus{Name: p.name}
 		if slices.Contains(o.Disable, p.name) {
 			st.Error = "disabled"
-		} else if err := s.attach(spec, replace, p); err != nil {
+		} else if err := s.attach(spec, replace, p.parts); err != nil && p.fallback != nil && s.attach(spec, replace, p.fallback) == nil {
+			st.Attached = true
+			st.Fallback = fmt.Sprintf("raw_tracepoint %s/%s: %v", p.fallback[0].event, p.fallback[1].event, err)
+			attached++
+		} else if err != nil {
 			st.Error = err.Error()
 			o.Logger.Warn("sensor program switched off", "program", p.name, "err", err)
 		} else {
@@ -142,8 +153,8 @@ func Open(o Options) (*Sensor, error) {
 	return s, nil
 }
 
-// attach loads the parts of p and attaches them all, or none.
-func (s *Sensor) attach(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map, p program) error {
+// attach loads parts and attaches them all, or none.
+func (s *Sensor) attach(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map, parts []part) error {
 	var progs []*ebpf.Program
 	var links []link.Link
 	undo := func() {
@@ -154,7 +165,7 @@ func (s *Sensor) attach(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map,
 			pr.Close()
 		}
 	}
-	for _, part := range p.parts {
+	for _, part := range parts {
 		if part.group != "" {
 			if _, err := os.Stat(fmt.Sprintf("%s/events/%s/%s", tracefsDir, part.group, part.event)); err != nil {
 				undo()
@@ -324,4 +335,98 @@ func (s *Sensor) Close() error {
 	errs = append(errs, s.maps.Close())
 	s.links, s.progs = nil, nil
 	return errors.Join(errs...)
+}
+
+// cgroupV2 is 1 when /sys/fs/cgroup is the cgroup v2 hierarchy: exec
+// records then name the process's v2 cgroup, else its cpuset v1 cgroup.
+func cgroupV2() uint32 {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return 1
+	}
+	return 0
+}
+
+// ExecPolicy is what the kernel does at exec in one mount namespace: it
+// kills (SIGKILL, before the new image runs a single user instruction)
+// the execs the policy forbids, and marks their process_exec events
+// Blocked.
+type ExecPolicy struct {
+	// KillUpperLayer kills the exec of a file in an overlayfs upper
+	// layer: a binary written or changed in the container since it
+	// started (zero drift).
+	KillUpperLayer bool
+	// KillMemfd kills the exec of a memfd or of a deleted file.
+	KillMemfd bool
+}
+
+// Policy flags, as sensor.c reads them.
+const (
+	polKillUpper = 1
+	polKillMemfd = 2
+)
+
+// SetExecPolicy sets the exec policy of the mount namespace with inode
+// mntNS (event.Process.MntNS). A policy with nothing set clears it.
+func (s *Sensor) SetExecPolicy(mntNS uint32, p ExecPolicy) error {
+	var flags uint32
+	if p.KillUpperLayer {
+		flags |= polKillUpper
+	}
+	if p.KillMemfd {
+		flags |= polKillMemfd
+	}
+	if flags == 0 {
+		return s.ClearExecPolicy(mntNS)
+	}
+	if err := s.maps.ExecPolicy.Put(mntNS, flags); err != nil {
+		return fmt.Errorf("setting the exec policy of mount namespace %d: %w", mntNS, err)
+	}
+	return nil
+}
+
+// ClearExecPolicy removes the exec policy and every denied executable of
+// the mount namespace mntNS. Clearing a namespace without one is not an
+// error.
+func (s *Sensor) ClearExecPolicy(mntNS uint32) error {
+	if err := s.maps.ExecPolicy.Delete(mntNS); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("clearing the exec policy of mount namespace %d: %w", mntNS, err)
+	}
+	var (
+		k    denyKey
+		v    uint8
+		keys []denyKey
+	)
+	it := s.maps.ExecDeny.Iterate()
+	for it.Next(&k, &v) {
+		if k.MntNS == mntNS {
+			keys = append(keys, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("listing denied executables of mount namespace %d: %w", mntNS, err)
+	}
+	for _, k := range keys {
+		if err := s.maps.ExecDeny.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clearing denied executable %d of mount namespace %d: %w", k.Ino, mntNS, err)
+		}
+	}
+	return nil
+}
+
+// denyKey is struct deny_key.
+type denyKey struct {
+	MntNS uint32
+	_     uint32
+	Ino   uint64
+}
+
+// DenyExec makes the kernel kill every exec of the executable with inode
+// ino (event.Process.ExeInode) in the mount namespace mntNS. Inode
+// numbers are per file system: a file with the same number on another
+// file system of that namespace is killed too.
+func (s *Sensor) DenyExec(mntNS uint32, ino uint64) error {
+	if err := s.maps.ExecDeny.Put(denyKey{MntNS: mntNS, Ino: ino}, uint8(1)); err != nil {
+		return fmt.Errorf("denying executable inode %d in mount namespace %d: %w", ino, mntNS, err)
+	}
+	return nil
 }
