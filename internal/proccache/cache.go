@@ -141,6 +141,7 @@ func (c *Cache) Update(e *event.Event) {
 		// container's root between clone and exec): read it now, or drop it.
 		p.Name, p.Exe, p.Args, p.CmdLine, p.Env = "", "", nil, "", nil
 		p.ExeInode, p.ExeUpper, p.ExeMemfd = 0, false, false
+		p.CapEff = 0 // exec recomputes the capabilities; the event has them
 		p.Cwd, _ = os.Readlink(filepath.Join(c.o.Proc, strconv.Itoa(int(ep.PID)), "cwd"))
 		c.mu.Lock()
 		c.put(overlay(p, ep))
@@ -189,6 +190,10 @@ func overlay(p, ev event.Process) event.Process {
 	setNum(&p.LoginUID, ev.LoginUID)
 	setNum(&p.CapEff, ev.CapEff)
 	setStr(&p.TTY, ev.TTY)
+	setNum(&p.TTYNr, ev.TTYNr)
+	setNum(&p.SID, ev.SID)
+	setNum(&p.PGID, ev.PGID)
+	setStr(&p.CgroupName, ev.CgroupName)
 	setNum(&p.ExeInode, ev.ExeInode)
 	p.ExeUpper = p.ExeUpper || ev.ExeUpper
 	p.ExeMemfd = p.ExeMemfd || ev.ExeMemfd
@@ -208,7 +213,7 @@ func setStr(dst *string, v string) {
 	}
 }
 
-func setNum[T uint32 | uint64](dst *T, v T) {
+func setNum[T int32 | uint32 | uint64](dst *T, v T) {
 	if v != 0 {
 		*dst = v
 	}
@@ -216,7 +221,8 @@ func setNum[T uint32 | uint64](dst *T, v T) {
 
 // Enrich fills e.Parent and e.Ancestors (the parent's parents, nearest
 // first, up to pid 1 or the end of what is known, at most MaxAncestors)
-// and the actor's missing PPID, Name, Exe, Args, CmdLine and Cwd from the
+// and the actor's missing PPID, Name, Exe, Args, CmdLine, Cwd, CapEff, TTY,
+// TTYNr, SID, PGID, ExeInode, ExeUpper, ExeMemfd and CgroupName from the
 // cache, reading /proc for processes it does not know yet.
 func (c *Cache) Enrich(e *event.Event) {
 	if e.Process.PID <= 0 {
@@ -243,6 +249,16 @@ func (c *Cache) Enrich(e *event.Event) {
 		if p.Cwd == "" {
 			p.Cwd = self.Cwd
 		}
+		// What the exec event (or /proc) told about the process.
+		setNum(&p.CapEff, self.CapEff)
+		setStr(&p.TTY, self.TTY)
+		setNum(&p.TTYNr, self.TTYNr)
+		setNum(&p.SID, self.SID)
+		setNum(&p.PGID, self.PGID)
+		setNum(&p.ExeInode, self.ExeInode)
+		p.ExeUpper = p.ExeUpper || self.ExeUpper
+		p.ExeMemfd = p.ExeMemfd || self.ExeMemfd
+		setStr(&p.CgroupName, self.CgroupName)
 	}
 	ppid := e.Process.PPID
 	if ppid <= 0 || ppid == e.Process.PID {

@@ -309,7 +309,7 @@ func TestMalformedProc(t *testing.T) {
 		t.Errorf("Len = %d, want 2 (pids 10 and 14)", n)
 	}
 	p10, _ := c.Get(10)
-	want10 := event.Process{PID: 10, PPID: 1, Name: "(a) b)", Args: []string{"a", "b c"}, CmdLine: "a b c",
+	want10 := event.Process{PID: 10, PPID: 1, Name: "(a) b)", Args: []string{"a", "b c"}, CmdLine: "a b c", SID: 10, PGID: 10,
 		StartTime: time.Unix(1700000005, 0)}
 	if diff := cmp.Diff(want10, p10); diff != "" {
 		t.Errorf("pid 10 (-want +got):\n%s", diff)
@@ -330,9 +330,12 @@ func TestParseStat(t *testing.T) {
 		want    stat
 		wantErr bool
 	}{
-		{"42 (bash)" + tail, stat{PID: 42, Comm: "bash", State: 'R', PPID: 7, TTY: 34816, StartTicks: 123456}, false},
-		{"42 (a) b)" + tail, stat{PID: 42, Comm: "a) b", State: 'R', PPID: 7, TTY: 34816, StartTicks: 123456}, false},
-		{"42 ()" + tail, stat{PID: 42, Comm: "", State: 'R', PPID: 7, TTY: 34816, StartTicks: 123456}, false},
+		{"42 (bash)" + tail, stat{PID: 42, Comm: "bash", State: 'R', PPID: 7, PGRP: 1, Session: 1, TTY: 34816, StartTicks: 123456}, false},
+		{"42 (a) b)" + tail, stat{PID: 42, Comm: "a) b", State: 'R', PPID: 7, PGRP: 1, Session: 1, TTY: 34816, StartTicks: 123456}, false},
+		{"42 ()" + tail, stat{PID: 42, Comm: "", State: 'R', PPID: 7, PGRP: 1, Session: 1, TTY: 34816, StartTicks: 123456}, false},
+		{"42 (x) R 7 1 2 34816 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0", stat{PID: 42, Comm: "x", State: 'R', PPID: 7, PGRP: 1, Session: 2, TTY: 34816, StartTicks: 123456}, false},
+		{"42 (x) R 7 z 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0", stat{}, true},
+		{"42 (x) R 7 1 z 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0", stat{}, true},
 		{"42 (x)\n", stat{}, true},
 		{"(x)" + tail, stat{}, true},
 		{"42 x" + tail, stat{}, true},
@@ -355,6 +358,8 @@ func FuzzParseStat(f *testing.F) {
 	f.Add([]byte("42 (bash) R 7 1 1 34816 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0"))
 	f.Add([]byte("1 ((a) b)) S 0 1 1 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 5 1000 100 0"))
 	f.Add([]byte("7 (x"))
+	f.Add([]byte("12:cpuset:/docker/abc\n0::/x\n"))
+	f.Add([]byte("3 (y) S 1 2 3 4294967295 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 1000 100 0"))
 	f.Add([]byte(")("))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := parseStat(b)
@@ -366,6 +371,8 @@ func FuzzParseStat(f *testing.F) {
 		}
 		splitCmdline(b)
 		parseStatus(b)
+		cgroupLeaf(b)
+		ttyName(s.TTY)
 	})
 }
 
@@ -392,5 +399,88 @@ func BenchmarkUpdateForkExit(b *testing.B) {
 		if pid++; pid > 1<<20 {
 			pid = 2
 		}
+	}
+}
+
+func TestTTYName(t *testing.T) {
+	tests := map[uint32]string{
+		0:                                     "",
+		136<<8 | 3:                            "pts/3",
+		136<<8 | (300&0xff | (300&^0xff)<<12): "pts/300",
+		4<<8 | 1:                              "tty1",
+		4<<8 | 64:                             "ttyS0",
+		5<<8 | 1:                              "", // /dev/console
+	}
+	for nr, want := range tests {
+		if got := ttyName(nr); got != want {
+			t.Errorf("ttyName(%#x) = %q, want %q", nr, got, want)
+		}
+	}
+}
+
+func TestCgroupLeaf(t *testing.T) {
+	id := strings.Repeat("ab", 32)
+	tests := []struct{ in, want string }{
+		{"12:pids:/docker/x\n11:cpuset,cpu:/docker/" + id + "\n0::/system.slice/docker.service\n", id},
+		{"5:cpuset:/system.slice/docker-" + id + ".scope\n", "docker-" + id + ".scope"},
+		{"0::/system.slice/sshd.service\n", "sshd.service"},
+		{"3:cpuset:/\n0::/init.scope\n", ""},
+		{"", ""},
+		{"garbage\n1:cpuset\n", ""},
+	}
+	for _, tt := range tests {
+		if got := cgroupLeaf([]byte(tt.in)); got != tt.want {
+			t.Errorf("cgroupLeaf(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestSeedExecFields checks the exec fields read from /proc: tty, session,
+// process group, capabilities, cgroup and a deleted executable.
+func TestSeedExecFields(t *testing.T) {
+	proc := t.TempDir()
+	d := filepath.Join(proc, "20")
+	os.MkdirAll(d, 0o755)
+	os.WriteFile(filepath.Join(proc, "stat"), []byte("btime 1700000000\n"), 0o644)
+	os.WriteFile(filepath.Join(d, "stat"), []byte("20 (sh) S 1 18 17 34819 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 500 1000 100 0"), 0o644)
+	os.WriteFile(filepath.Join(d, "status"), []byte("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nCapEff:\t000001ffffffffff\n"), 0o644)
+	os.WriteFile(filepath.Join(d, "cgroup"), []byte("4:cpuset:/docker/"+strings.Repeat("c", 64)+"\n"), 0o644)
+	os.Symlink("/tmp/evil (deleted)", filepath.Join(d, "exe"))
+	c := New(Options{Proc: proc})
+	if err := c.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := c.Get(20)
+	want := event.Process{PID: 20, PPID: 1, Name: "sh", Exe: "/tmp/evil (deleted)", ExeMemfd: true, SID: 17, PGID: 18,
+		TTY: "pts/3", TTYNr: 34819, CapEff: 0x1ffffffffff, CgroupName: strings.Repeat("c", 64), StartTime: time.Unix(1700000005, 0)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("seeded process (-want +got):\n%s", diff)
+	}
+}
+
+// TestExecFieldsCarried checks that what an exec event says about the
+// process reaches its later events, and that a new exec replaces it.
+func TestExecFieldsCarried(t *testing.T) {
+	c := New(Options{Proc: emptyProc(t)})
+	exe := event.Process{PID: 30, PPID: 1, Name: "x", Exe: "/memfd:x", CapEff: 0x3, TTY: "pts/1", TTYNr: 34817,
+		SID: 30, PGID: 30, ExeInode: 9, ExeUpper: true, ExeMemfd: true, CgroupName: "docker-1.scope"}
+	c.Update(&event.Event{Type: event.ProcessExec, Process: exe})
+	e := &event.Event{Type: event.FileOpen, Process: event.Process{PID: 30}}
+	c.Update(e)
+	c.Enrich(e)
+	want := exe
+	if diff := cmp.Diff(want, e.Process); diff != "" {
+		t.Errorf("later event's process (-want +got):\n%s", diff)
+	}
+	// The child inherits the session, tty and cgroup; its exec of a plain
+	// file clears the executable's flags and sets its own capabilities.
+	c.Update(&event.Event{Type: event.ProcessFork, Process: event.Process{PID: 31, PPID: 30}})
+	c.Update(&event.Event{Type: event.ProcessExec, Process: event.Process{PID: 31, Name: "y", Exe: "/bin/y", ExeInode: 10}})
+	e = &event.Event{Type: event.NetConnect, Process: event.Process{PID: 31}}
+	c.Enrich(e)
+	want = event.Process{PID: 31, PPID: 30, Name: "y", Exe: "/bin/y", TTY: "pts/1", TTYNr: 34817, SID: 30, PGID: 30,
+		ExeInode: 10, CgroupName: "docker-1.scope"}
+	if diff := cmp.Diff(want, e.Process); diff != "" {
+		t.Errorf("child after exec (-want +got):\n%s", diff)
 	}
 }

@@ -23,6 +23,8 @@ type stat struct {
 	Comm       string
 	State      byte
 	PPID       int32
+	PGRP       int32
+	Session    int32
 	TTY        uint32 // tty_nr
 	StartTicks uint64 // starttime, clock ticks since boot
 }
@@ -58,6 +60,16 @@ func parseStat(b []byte) (stat, error) {
 		return s, fmt.Errorf("%w: ppid: %w", errStat, err)
 	}
 	s.PPID = int32(ppid)
+	pgrp, err := strconv.ParseInt(f[2], 10, 32)
+	if err != nil {
+		return s, fmt.Errorf("%w: pgrp: %w", errStat, err)
+	}
+	s.PGRP = int32(pgrp)
+	sid, err := strconv.ParseInt(f[3], 10, 32)
+	if err != nil {
+		return s, fmt.Errorf("%w: session: %w", errStat, err)
+	}
+	s.Session = int32(sid)
 	tty, err := strconv.ParseInt(f[4], 10, 64)
 	if err != nil {
 		return s, fmt.Errorf("%w: tty_nr: %w", errStat, err)
@@ -153,12 +165,14 @@ func readProc(proc string, pid int32, boot time.Time) (event.Process, error) {
 	if err != nil {
 		return event.Process{}, fmt.Errorf("parsing %s/stat: %w", dir, err)
 	}
-	p := event.Process{PID: pid, PPID: st.PPID, Name: st.Comm}
+	p := event.Process{PID: pid, PPID: st.PPID, Name: st.Comm, SID: st.Session, PGID: st.PGRP,
+		TTYNr: st.TTY, TTY: ttyName(st.TTY)}
 	if !boot.IsZero() {
 		p.StartTime = boot.Add(time.Duration(st.StartTicks) * time.Second / userHZ)
 	}
 	if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
 		p.Exe = exe
+		p.ExeMemfd = exeMemfd(exe)
 	}
 	if cwd, err := os.Readlink(filepath.Join(dir, "cwd")); err == nil {
 		p.Cwd = cwd
@@ -171,10 +185,65 @@ func readProc(proc string, pid int32, boot time.Time) (event.Process, error) {
 		s := parseStatus(b)
 		p.UID, p.EUID, p.GID, p.EGID, p.CapEff = s.UID, s.EUID, s.GID, s.EGID, s.CapEff
 	}
+	if b, err := os.ReadFile(filepath.Join(dir, "cgroup")); err == nil {
+		p.CgroupName = cgroupLeaf(b)
+	}
 	if b, err := os.ReadFile(filepath.Join(dir, "loginuid")); err == nil {
 		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil {
 			p.LoginUID = uint32(n)
 		}
 	}
 	return p, nil
+}
+
+// ttyName names the terminal with device number nr (/proc/<pid>/stat's
+// tty_nr) the way the sensor does, below /dev: "pts/3", "tty1", "ttyS0".
+// Other devices, and no terminal (0), give "".
+func ttyName(nr uint32) string {
+	major := (nr >> 8) & 0xfff
+	minor := nr&0xff | (nr>>12)&0xfff00
+	switch {
+	case major >= 136 && major <= 143: // Unix98 pseudo-terminal slaves
+		return "pts/" + strconv.FormatUint(uint64((major-136)*256+minor), 10)
+	case major == 4 && minor < 64:
+		return "tty" + strconv.FormatUint(uint64(minor), 10)
+	case major == 4:
+		return "ttyS" + strconv.FormatUint(uint64(minor-64), 10)
+	}
+	return ""
+}
+
+// exeMemfd says whether /proc/<pid>/exe's target is a memfd or a deleted
+// file, as the sensor's ExeMemfd does.
+func exeMemfd(exe string) bool {
+	return strings.HasPrefix(exe, "/memfd:") || strings.HasSuffix(exe, " (deleted)")
+}
+
+// cgroupLeaf returns the last path element of the process's cgroup in
+// /proc/<pid>/cgroup: the cpuset hierarchy's on cgroup v1 (the one the
+// sensor reads), else the unified hierarchy's ("0::/path"). The root
+// cgroup gives "".
+func cgroupLeaf(b []byte) string {
+	var unified string
+	for line := range strings.Lines(string(b)) {
+		_, rest, ok := strings.Cut(strings.TrimRight(line, "\n"), ":")
+		if !ok {
+			continue
+		}
+		ctrls, path, ok := strings.Cut(rest, ":")
+		if !ok {
+			continue
+		}
+		leaf := path[strings.LastIndexByte(path, '/')+1:]
+		if ctrls == "" {
+			unified = leaf
+			continue
+		}
+		for c := range strings.SplitSeq(ctrls, ",") {
+			if c == "cpuset" {
+				return leaf
+			}
+		}
+	}
+	return unified
 }
