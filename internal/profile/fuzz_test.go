@@ -1,0 +1,52 @@
+package profile
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// FuzzImport feeds arbitrary bytes to Import. It must never panic, and
+// whatever it accepts must export and import again to the same text.
+func FuzzImport(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"profiles:\n  - class: k8s:shop/web\n    mode: monitor\n",
+		"class: a\nmode: protect\nzero_drift: true\n---\nclass: b\nmode: discover\npromote_at: 2026-12-14T04:00:00Z\n",
+		"profiles:\n  - class: web\n    mode: monitor\n    executables: [{path: /bin/sh, sha256: " + strings.Repeat("ab", 32) + "}]\n" +
+			"    pairs: [{parent: /bin/sh, child: /bin/ls}]\n    listen: [{proto: any, port: 80}]\n" +
+			"    outbound: [{host: 10.0.0.0/8, port: 0}, {host: \"*.example.com\", port: 443}, {host: \"::ffff:1.2.3.4\", port: 1}]\n" +
+			"    writes: [/tmp/**, \"/proc/*/fd\", /var/log/x.log, \"/a\\\\*b\"]\n    truncated: [writes]\n",
+		"profiles:\n  - class: web\n    mode: monitor\n    listen:\n      - {proto: tcp, port: 70000}\n",
+		"profiles: &a [*a]\n",
+		"- a\n",
+		"profiles:\n  - class: x\n    mode: monitor\n    writes: [\"/[\"]\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := newClock()
+		s := newStore(t, c, nil)
+		if err := s.Import(bytes.NewReader(data)); err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		var a bytes.Buffer
+		if err := s.Export(&a); err != nil {
+			t.Fatalf("export after a good import: %v", err)
+		}
+		s2 := newStore(t, c, nil)
+		if err := s2.Import(bytes.NewReader(a.Bytes())); err != nil {
+			t.Fatalf("importing an export: %v\n%s", err, a.String())
+		}
+		var b bytes.Buffer
+		if err := s2.Export(&b); err != nil {
+			t.Fatal(err)
+		}
+		if a.String() != b.String() {
+			t.Fatalf("export → import → export differs:\n%s\n---\n%s", a.String(), b.String())
+		}
+	})
+}
