@@ -609,11 +609,11 @@ static __always_inline int dup_enter(u16 nr, u64 oldfd, u64 newfd)
 		d->dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
 	}
 	if (d->family == 2) {
-		BPF_CORE_READ_INTO(d->saddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(d->daddr, sk, __sk_common.skc_daddr);
+		bpf_core_read(d->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(d->daddr, 4, &sk->__sk_common.skc_daddr);
 	} else if (d->family == 10) {
-		BPF_CORE_READ_INTO(d->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(d->daddr, sk, __sk_common.skc_v6_daddr);
+		bpf_core_read(d->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(d->daddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
 	r->addr_len = sizeof(*d);
 	return park(r);
