@@ -372,8 +372,10 @@ func (s *Store) Save() error {
 		p  Profile
 	}
 	var jobs []job
+	now := s.opt.Now()
 	s.mu.Lock()
 	for _, st := range s.classes {
+		st.promoteDue(now)
 		if st.dirty {
 			jobs = append(jobs, job{st, st.profile()})
 			st.dirty = false

@@ -83,16 +83,21 @@ func (s *Store) Observe(e *event.Event) []Deviation {
 			s.classes[class] = st
 		}
 	}
-	if st.mode == Discover && !st.promoteAt.IsZero() && !now.Before(st.promoteAt) {
-		st.mode = Monitor
-		st.updated = now
-		st.dirty = true
-	}
+	st.promoteDue(now)
 	if st.mode == Discover {
 		s.learn(st, e, now)
 		return nil
 	}
 	return s.check(st, e)
+}
+
+// promoteDue switches st from discover to monitor once its window is over.
+func (st *state) promoteDue(now time.Time) {
+	if st.mode == Discover && !st.promoteAt.IsZero() && !now.Before(st.promoteAt) {
+		st.mode = Monitor
+		st.updated = now
+		st.dirty = true
+	}
 }
 
 func (s *Store) fresh(class, digest string, now time.Time) *state {
@@ -168,7 +173,7 @@ func (s *Store) learn(st *state, e *event.Event, now time.Time) {
 			return
 		}
 		if len(e.Net.Names) > 0 && e.Net.Names[0] != "" {
-			st.outName[Dest{Host: strings.ToLower(strings.TrimSuffix(e.Net.Names[0], ".")), Port: int(ap.Port())}] = struct{}{}
+			st.outName[Dest{Host: normName(e.Net.Names[0]), Port: int(ap.Port())}] = struct{}{}
 		} else {
 			st.outIP[ap] = struct{}{}
 		}
@@ -361,7 +366,7 @@ func (st *state) connects(ap netip.AddrPort, names []string) bool {
 		return true
 	}
 	for _, n := range names {
-		if hasKey(st.outName, Dest{n, int(ap.Port())}) {
+		if hasKey(st.outName, Dest{normName(n), int(ap.Port())}) {
 			return true
 		}
 	}
@@ -371,6 +376,15 @@ func (st *state) connects(ap netip.AddrPort, names []string) bool {
 		}
 	}
 	return false
+}
+
+// normName lower-cases a DNS name and drops its final dot; it allocates
+// only when it changes something.
+func normName(n string) string {
+	if strings.HasSuffix(n, ".") || strings.ContainsFunc(n, func(r rune) bool { return r >= 'A' && r <= 'Z' }) {
+		return strings.ToLower(strings.TrimSuffix(n, "."))
+	}
+	return n
 }
 
 // wildDest is a Dest that is not one address or one name on one port.
@@ -401,6 +415,7 @@ func (w *wildDest) match(ap netip.AddrPort, names []string) bool {
 		return w.prefix.Contains(ap.Addr())
 	}
 	for _, n := range names {
+		n = normName(n)
 		if w.suffix != "" && strings.HasSuffix(n, w.suffix) || n == w.Host {
 			return true
 		}

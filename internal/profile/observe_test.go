@@ -357,3 +357,85 @@ func TestConcurrentReaders(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+func TestEditedEntries(t *testing.T) {
+	c := newClock()
+	s := newStore(t, c, nil)
+	err := s.Import(strings.NewReader(`
+profiles:
+  - class: docker.io/library/nginx
+    mode: monitor
+    listen:
+      - {proto: any, port: 53}
+    outbound:
+      - {host: 10.0.0.0/8, port: 0}      # anything internal
+      - {host: "*.example.com", port: 443}
+      - {host: DB.internal., port: 0}
+      - {host: "::ffff:192.0.2.1", port: 25}
+    writes:
+      - /proc/*/fd/**
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		e    *event.Event
+		kind string // "" for no deviation
+	}{
+		{connectEv(web, "10.1.2.3:9999"), ""},
+		{connectEv(web, "11.0.0.1:80"), "outbound"},
+		{connectEv(web, "198.51.100.7:443", "API.Example.com."), ""},
+		{connectEv(web, "198.51.100.7:80", "api.example.com"), "outbound"},
+		{connectEv(web, "198.51.100.7:443", "example.com"), "outbound"},
+		{connectEv(web, "198.51.100.8:5432", "db.internal"), ""},
+		{connectEv(web, "[::ffff:192.0.2.1]:25"), ""},
+		{connectEv(web, "192.0.2.1:25"), ""},
+		{bindEv(web, "dgram", 53), ""},
+		{bindEv(web, "stream", 53), ""},
+		{bindEv(web, "stream", 0), ""}, // an ephemeral port is no listening port
+		{writeEv(web, "/proc/7/fd/1"), ""},
+		{writeEv(web, "/proc/7/environ"), "write"},
+	} {
+		got := s.Observe(tc.e)
+		if tc.kind == "" && got != nil || tc.kind != "" && (len(got) != 1 || got[0].Kind != tc.kind) {
+			t.Errorf("%s %v: deviations %v, want %q", tc.e.Type, tc.e.Net, got, tc.kind)
+		}
+	}
+	p, _ := s.Get(webClass)
+	want := []Dest{{"*.example.com", 443}, {"10.0.0.0/8", 0}, {"192.0.2.1", 25}, {"db.internal", 0}}
+	if diff := cmp.Diff(want, p.Outbound); diff != "" {
+		t.Errorf("outbound, canonical (-want +got):\n%s", diff)
+	}
+}
+
+func TestPromotionWithoutEvents(t *testing.T) {
+	c := newClock()
+	s := newStore(t, c, nil)
+	s.Observe(execEv(web, "", "/bin/sh"))
+	c.Add(learnWindow)
+	if p, _ := s.Get(webClass); p.Mode != Monitor {
+		t.Errorf("mode once the window is over, no event since: %q, want monitor", p.Mode)
+	}
+
+	never := newStore(t, c, func(o *Options) { o.Learn = -1 })
+	never.Observe(execEv(web, "", "/bin/sh"))
+	c.Add(365 * 24 * time.Hour)
+	if p, _ := never.Get(webClass); p.Mode != Discover || !p.PromoteAt.IsZero() {
+		t.Errorf("Learn < 0: mode %q, promote at %v; want discover forever", p.Mode, p.PromoteAt)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := newClock()
+	s, err := New(Options{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Observe(execEv(web, "", "/bin/sh"))
+	if p, _ := s.Get(webClass); !p.PromoteAt.Equal(c.Now().Add(14 * 24 * time.Hour)) {
+		t.Errorf("default promotion at %v, want 14 days after the first event", p.PromoteAt)
+	}
+	if s.opt.MaxItems != 1024 {
+		t.Errorf("default MaxItems %d, want 1024", s.opt.MaxItems)
+	}
+}

@@ -195,6 +195,7 @@ func (s *Store) Get(class string) (Profile, bool) {
 	if !ok {
 		return Profile{}, false
 	}
+	st.promoteDue(s.opt.Now())
 	return st.profile(), true
 }
 
@@ -202,8 +203,10 @@ func (s *Store) Get(class string) (Profile, bool) {
 func (s *Store) List() []Profile {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.opt.Now()
 	out := make([]Profile, 0, len(s.classes))
 	for _, st := range s.classes {
+		st.promoteDue(now)
 		out = append(out, st.profile())
 	}
 	slices.SortFunc(out, func(a, b Profile) int { return cmpString(a.Class, b.Class) })
@@ -223,6 +226,7 @@ func (s *Store) SetMode(class string, m Mode) error {
 		return fmt.Errorf("profile %q: %w", class, ErrUnknownClass)
 	}
 	now := s.opt.Now()
+	st.promoteDue(now)
 	if m == Discover && st.mode != Discover {
 		st.promoteAt = s.promoteAt(now)
 	}
