@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -46,6 +47,12 @@ func helper(mode string) int {
 		return 0
 	case "execveat":
 		return execveatMemfd()
+	case "wait-exec-true":
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			return 2
+		}
+		unix.Exec("/bin/true", []string{"true"}, nil)
+		return 3
 	case "wait-execveat":
 		// Wait for the test to set a policy, then exec a memfd.
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
@@ -561,5 +568,121 @@ func TestContainerExec(t *testing.T) {
 		if !strings.Contains(ev.Process.CgroupName, strings.TrimSpace(string(cid))) {
 			t.Errorf("%s: cgroup name %q, want the container ID %s in it", ev.Process.Exe, ev.Process.CgroupName, cid)
 		}
+	}
+}
+
+// policyChild starts a helper in a new mount namespace that waits for a
+// line on stdin before its exec, and returns it with its namespace.
+func policyChild(t *testing.T, mode string) (*exec.Cmd, uint32, *os.File) {
+	t.Helper()
+	cmd := helperCmd(t, mode)
+	cmd.SysProcAttr = &unix.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = r
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	t.Cleanup(func() { w.Close(); cmd.Process.Kill(); cmd.Wait() })
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", cmd.Process.Pid), &st); err != nil {
+		t.Fatal(err)
+	}
+	var self unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/mnt", &self); err != nil {
+		t.Fatal(err)
+	}
+	if st.Ino == self.Ino {
+		t.Fatal("the helper is in the test's mount namespace")
+	}
+	return cmd, uint32(st.Ino), w
+}
+
+// killedBy9 waits for cmd and checks that SIGKILL ended it.
+func killedBy9(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	err := cmd.Wait()
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("helper ended with %v, want killed by SIGKILL", err)
+	}
+}
+
+func TestExecPolicyKillsMemfd(t *testing.T) {
+	c := watch(t)
+	cmd, ns, w := policyChild(t, "wait-execveat")
+	if err := shared.s.SetExecPolicy(ns, ExecPolicy{KillMemfd: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.s.ClearExecPolicy(ns) })
+	fmt.Fprintln(w)
+	killedBy9(t, cmd)
+	ev := await(t, c, "blocked process_exec", func(ev event.Event) bool {
+		return ev.Type == event.ProcessExec && ev.Process.PID == int32(cmd.Process.Pid) && ev.Process.ExeMemfd
+	})
+	if !ev.Blocked || ev.Process.MntNS != ns {
+		t.Errorf("blocked = %v, mnt_ns = %d; want true, %d", ev.Blocked, ev.Process.MntNS, ns)
+	}
+
+	// The same policy lets an ordinary executable run.
+	cmd, ns, w = policyChild(t, "wait-exec-true")
+	if err := shared.s.SetExecPolicy(ns, ExecPolicy{KillMemfd: true, KillUpperLayer: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.s.ClearExecPolicy(ns) })
+	fmt.Fprintln(w)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exec of /bin/true under a memfd and upper-layer policy: %v, want success", err)
+	}
+	ev = await(t, c, "process_exec /bin/true", func(ev event.Event) bool {
+		return ev.Type == event.ProcessExec && ev.Process.PID == int32(cmd.Process.Pid) && ev.Process.Exe == "/bin/true"
+	})
+	if ev.Blocked {
+		t.Error("exec of /bin/true marked blocked")
+	}
+}
+
+func TestExecPolicyDeny(t *testing.T) {
+	c := watch(t)
+	var st unix.Stat_t
+	if err := unix.Stat("/bin/true", &st); err != nil {
+		t.Fatal(err)
+	}
+	cmd, ns, w := policyChild(t, "wait-exec-true")
+	if err := shared.s.DenyExec(ns, st.Ino); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.s.ClearExecPolicy(ns) })
+	fmt.Fprintln(w)
+	killedBy9(t, cmd)
+	ev := await(t, c, "blocked process_exec", func(ev event.Event) bool {
+		return ev.Type == event.ProcessExec && ev.Process.PID == int32(cmd.Process.Pid) && ev.Process.ExeInode == st.Ino
+	})
+	if !ev.Blocked {
+		t.Error("exec of a denied inode not marked blocked")
+	}
+	// Cleared, the namespace has no denied executables left, and a
+	// memfd exec elsewhere (the test's own namespace) is not blocked.
+	if err := shared.s.ClearExecPolicy(ns); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		k    denyKey
+		v    uint8
+		left int
+	)
+	for it := shared.s.maps.ExecDeny.Iterate(); it.Next(&k, &v); {
+		if k.MntNS == ns {
+			left++
+		}
+	}
+	if left != 0 {
+		t.Errorf("%d denied executables left after ClearExecPolicy", left)
+	}
+	if err := shared.s.ClearExecPolicy(ns); err != nil {
+		t.Errorf("clearing twice: %v", err)
 	}
 }

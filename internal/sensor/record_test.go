@@ -167,7 +167,7 @@ func BenchmarkDecode(b *testing.B) {
 	for _, r := range []struct {
 		name string
 		rec  rec
-	}{{"exec", execRec()}, {"connect", connectRec()}} {
+	}{{"exec", execRec()}, {"exec-full", fullExecRec()}, {"connect", connectRec()}, {"dup", dupRec()}} {
 		b.Run(r.name, func(b *testing.B) {
 			d := decoder{}
 			b.SetBytes(int64(len(r.rec)))
