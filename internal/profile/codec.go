@@ -253,8 +253,10 @@ func (s *Store) validate(p *Profile) error {
 	}
 	for i := range p.Executables {
 		e := &p.Executables[i]
-		if !strings.HasPrefix(e.Path, "/") {
-			return fmt.Errorf("executables[%d].path: %q is not an absolute path", i, e.Path)
+		// Not necessarily absolute: the kernel reports the name execve was
+		// given ("./run.sh").
+		if e.Path == "" {
+			return fmt.Errorf("executables[%d].path: empty", i)
 		}
 		e.SHA256 = strings.ToLower(e.SHA256)
 		if e.SHA256 != "" && !isSHA256(e.SHA256) {

@@ -83,7 +83,7 @@ func TestImportErrors(t *testing.T) {
 		{"empty class second", good + "  - class: \"\"\n    mode: monitor\n", []string{"profile #2", "class"}},
 		{"unknown field", "profiles:\n  - class: web\n    mode: monitor\n    exectuables: []\n", []string{`"web"`, "line 4", `"exectuables"`}},
 		{"unknown nested field", "profiles:\n  - class: web\n    mode: monitor\n    executables:\n      - {path: /bin/sh, md5: x}\n", []string{`"web"`, `"executables[0].md5"`}},
-		{"relative exec", "profiles:\n  - class: web\n    mode: monitor\n    executables: [{path: sh}]\n", []string{`"web"`, "executables[0].path"}},
+		{"empty exec path", "profiles:\n  - class: web\n    mode: monitor\n    executables: [{path: \"\"}]\n", []string{`"web"`, "executables[0].path"}},
 		{"bad sha256", "profiles:\n  - class: web\n    mode: monitor\n    executables: [{path: /bin/sh, sha256: abc}]\n", []string{`"web"`, "executables[0].sha256"}},
 		{"half a pair", "profiles:\n  - class: web\n    mode: monitor\n    pairs: [{parent: /bin/sh}]\n", []string{`"web"`, "pairs[0]"}},
 		{"bad host", "profiles:\n  - class: web\n    mode: monitor\n    outbound: [{host: \"exa mple.com\", port: 443}]\n", []string{`"web"`, "outbound[0].host"}},
@@ -136,6 +136,7 @@ func TestSaveLoad(t *testing.T) {
 	pod := *web
 	pod.ContainerID, pod.PodName, pod.PodNamespace = "p0d", "web-7d4b9c8f6d-x2x9z", "shop"
 	s.Observe(execEv(&pod, "/bin/sh", "/bin/ls"))
+	s.Observe(execEv(&pod, "/bin/sh", "./run.sh")) // execve got a relative name
 	if err := s.Save(); err != nil {
 		t.Fatal(err)
 	}

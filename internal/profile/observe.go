@@ -78,8 +78,10 @@ func (s *Store) Observe(e *event.Event) []Deviation {
 			if len(prev) > maxPreviousDigests {
 				prev = prev[len(prev)-maxPreviousDigests:]
 			}
+			zeroDrift := st.zeroDrift
 			st = s.fresh(class, d, now)
 			st.previousDigests = prev
+			st.zeroDrift = st.zeroDrift || zeroDrift // an operator's choice survives
 			s.classes[class] = st
 		}
 	}

@@ -192,6 +192,10 @@ func kindsOf(ds []Deviation) string {
 func TestRelearnOnDigestChange(t *testing.T) {
 	c := newClock()
 	s := learned(t, c, nil)
+	// The operator turned zero drift on for this class.
+	if err := s.Import(strings.NewReader(strings.Replace(export(t, s), "mode: monitor", "mode: protect\n    zero_drift: true", 1))); err != nil {
+		t.Fatal(err)
+	}
 	before, _ := s.Get(webClass)
 	c.Add(time.Hour)
 	v2 := *web
@@ -202,6 +206,9 @@ func TestRelearnOnDigestChange(t *testing.T) {
 	p, _ := s.Get(webClass)
 	if p.Mode != Discover || p.ImageDigest != "sha256:bbbb" || !p.Since.Equal(c.Now()) {
 		t.Errorf("after the digest changed: mode %q digest %q since %v; want discover sha256:bbbb %v", p.Mode, p.ImageDigest, p.Since, c.Now())
+	}
+	if !p.ZeroDrift {
+		t.Error("re-learning dropped the class's zero-drift setting")
 	}
 	if diff := cmp.Diff([]string{"sha256:aaaa"}, p.PreviousDigests); diff != "" {
 		t.Errorf("previous digests (-want +got):\n%s", diff)

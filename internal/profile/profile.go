@@ -121,7 +121,8 @@ type Options struct {
 	Now func() time.Time
 	// Hash returns the hex SHA-256 of the event's executable (the agent
 	// reads /proc/PID/exe). Nil: executables are learned by path only.
-	// It is called once per new (path, inode) of a class, not per exec.
+	// It is called once per new (path, inode) of a class, not per exec,
+	// with the store locked.
 	Hash func(e *event.Event) (string, error)
 	// Dir holds the profiles, one YAML file per class. Empty: in memory
 	// only, and Save does nothing.
