@@ -331,6 +331,15 @@ func TestIsolate(t *testing.T) {
 			t.Errorf("table in the container's namespace lacks %q:\n%s", want, table)
 		}
 	}
+	l2 := vigiltest.Run(t, "", nsenter, "-t", pid, "-n", nft, "list", "table", "netdev", IsolateTable)
+	for _, want := range []string{`hook ingress device "eth0"`, `hook egress device "eth0"`} {
+		if !strings.Contains(l2, want+" priority -500; policy drop;") {
+			t.Errorf("device-layer table lacks %q with policy drop:\n%s", want, l2)
+		}
+	}
+	if strings.Contains(l2, `"lo"`) {
+		t.Errorf("device-layer table drops loopback:\n%s", l2)
+	}
 	if err := exec.Command(nft, "list", "table", "inet", IsolateTable).Run(); err == nil {
 		t.Errorf("the host's namespace has the isolation table too")
 	}
@@ -354,8 +363,10 @@ func TestIsolate(t *testing.T) {
 	if out, err := connect(gw, port); err != nil || !strings.Contains(out, "connected") {
 		t.Fatalf("after undo the container cannot reach the host listener: %v %s", err, out)
 	}
-	if err := exec.Command(nsenter, "-t", pid, "-n", nft, "list", "table", "inet", IsolateTable).Run(); err == nil {
-		t.Errorf("the isolation table is still there after undo")
+	for _, family := range []string{"inet", "netdev"} {
+		if err := exec.Command(nsenter, "-t", pid, "-n", nft, "list", "table", family, IsolateTable).Run(); err == nil {
+			t.Errorf("the %s isolation table is still there after undo", family)
+		}
 	}
 	// Lifting an isolation that is not there is an error, not a silent success.
 	if rec := r.Do(ctx, Unisolate, c.target(t), "operator", true, false, "alice"); rec.Outcome != OutcomeFailed || !strings.Contains(rec.Error, "not isolated") {
@@ -444,5 +455,68 @@ func BenchmarkFreezeThaw(b *testing.B) {
 		if err := f.set(ctx, false); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkIsolateUnisolate measures isolating a container's network and
+// lifting it again (two nftables transactions in its namespace, each with
+// its netns resolution and checks).
+func BenchmarkIsolateUnisolate(b *testing.B) {
+	vigiltest.RequireRoot(b)
+	vigiltest.RequireBookwormImage(b)
+	out, err := exec.Command("docker", "run", "-d", "--rm", vigiltest.BookwormImage, "sleep", "600").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	id := strings.TrimSpace(string(out))
+	defer exec.Command("docker", "rm", "-f", id).Run()
+	pidOut, err := exec.Command("docker", "inspect", "-f", "{{.State.Pid}}", id).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(pidOut)))
+	r, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	tg := Target{PID: int32(pid), ContainerID: id}
+	for b.Loop() {
+		if rec := r.Do(ctx, Isolate, tg, "bench", true, true, "agent"); rec.Outcome != OutcomeDone {
+			b.Fatal(rec.Error)
+		}
+		if rec := r.Do(ctx, Unisolate, tg, "bench", true, true, "agent"); rec.Outcome != OutcomeDone {
+			b.Fatal(rec.Error)
+		}
+	}
+}
+
+// BenchmarkKill measures a checked kill (pidfd, start time, cgroup, signal)
+// of a host child process; starting the process is not timed.
+func BenchmarkKill(b *testing.B) {
+	vigiltest.RequireRoot(b)
+	r, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		cmd := exec.Command("sleep", "60")
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		pid := int32(cmd.Process.Pid)
+		st, err := StartTimeOf("/proc", pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if rec := r.Do(ctx, Kill, Target{PID: pid, StartTime: st}, "bench", true, true, "agent"); rec.Outcome != OutcomeDone {
+			b.Fatal(rec.Error)
+		}
+		b.StopTimer()
+		_ = cmd.Wait()
+		b.StartTimer()
 	}
 }

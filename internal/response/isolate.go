@@ -54,20 +54,69 @@ func (r *Responder) isolate(ctx context.Context, t Target, on bool) error {
 			exists = true
 		}
 	}
+	l2, err := r.netdevTables(c)
+	if err != nil {
+		return fmt.Errorf("%s container %s: %w", verb, t.ContainerID, err)
+	}
 	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: IsolateTable}
 	if !on {
 		if !exists {
 			return fmt.Errorf("unisolate container %s: it is not isolated (no table %s)", t.ContainerID, IsolateTable)
 		}
 		c.DelTable(table)
+		if l2 {
+			c.DelTable(&nftables.Table{Family: nftables.TableFamilyNetdev, Name: IsolateTable})
+		}
 		if err := c.Flush(); err != nil {
 			return fmt.Errorf("unisolate container %s: deleting table %s: %w", t.ContainerID, IsolateTable, err)
 		}
 		return nil
 	}
-	if exists {
-		c.DelTable(table) // rebuilt below, in the same transaction
+	devs, err := netDevices(filepath.Join(r.o.Proc, strconv.Itoa(int(pid)), "net", "dev"))
+	if err != nil {
+		return fmt.Errorf("isolate container %s: %w", t.ContainerID, err)
 	}
+	addInet := func() {
+		if exists {
+			c.DelTable(table) // rebuilt below, in the same transaction
+		}
+		addInetTable(c, table)
+	}
+	addInet()
+	if l2 {
+		c.DelTable(&nftables.Table{Family: nftables.TableFamilyNetdev, Name: IsolateTable})
+	}
+	addNetdevTable(c, devs)
+	if err := c.Flush(); err != nil {
+		// Without the netdev hooks (an older kernel: egress is 5.16+) the
+		// IP layer is still cut off; raw packet sockets are not.
+		r.o.Logger.Warn("response: isolating at the device layer failed; isolating at the IP layer only",
+			"container", t.ContainerID, "err", err)
+		addInet()
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("isolate container %s: adding table %s: %w", t.ContainerID, IsolateTable, err)
+		}
+	}
+	return nil
+}
+
+// netdevTables reports whether the namespace has a netdev table of ours.
+func (r *Responder) netdevTables(c *nftables.Conn) (bool, error) {
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyNetdev)
+	if err != nil {
+		return false, fmt.Errorf("listing nftables netdev tables: %w", err)
+	}
+	for _, tb := range tables {
+		if tb.Name == IsolateTable {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// addInetTable queues the IP-layer table: input and output chains that
+// drop everything but loopback, and a forward chain that drops everything.
+func addInetTable(c *nftables.Conn, table *nftables.Table) {
 	c.AddTable(table)
 	drop := nftables.ChainPolicyDrop
 	for _, h := range []struct {
@@ -100,10 +149,59 @@ func (r *Responder) isolate(ctx context.Context, t Target, on bool) error {
 			},
 		})
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("isolate container %s: adding table %s: %w", t.ContainerID, IsolateTable, err)
+}
+
+// addNetdevTable queues the device-layer table: ingress and egress chains
+// with policy drop on every interface but lo. They stop what the IP hooks
+// do not see: ARP and raw packet sockets (CAP_NET_RAW, which Docker grants
+// by default).
+func addNetdevTable(c *nftables.Conn, devs []string) {
+	table := c.AddTable(&nftables.Table{Family: nftables.TableFamilyNetdev, Name: IsolateTable})
+	drop := nftables.ChainPolicyDrop
+	for _, d := range devs {
+		for _, h := range []struct {
+			prefix string
+			hook   *nftables.ChainHook
+		}{{"in_", nftables.ChainHookIngress}, {"out_", nftables.ChainHookEgress}} {
+			c.AddChain(&nftables.Chain{
+				Name:     h.prefix + d,
+				Table:    table,
+				Type:     nftables.ChainTypeFilter,
+				Hooknum:  h.hook,
+				Priority: nftables.ChainPriorityRef(-500),
+				Device:   d,
+				Policy:   &drop,
+			})
+		}
 	}
-	return nil
+}
+
+// netDevices lists the interfaces of a network namespace but lo, from a
+// /proc/PID/net/dev file.
+func netDevices(p string) ([]string, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("listing interfaces: %w", err)
+	}
+	return parseNetDev(b), nil
+}
+
+// parseNetDev reads interface names from the text of /proc/PID/net/dev:
+// two header lines, then "name: counters…" per interface.
+func parseNetDev(b []byte) []string {
+	var out []string
+	for l := range strings.SplitSeq(string(b), "\n") {
+		name, _, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSpace(name)
+		if name == "" || name == "lo" || strings.ContainsAny(name, " |") || len(name) >= unix.IFNAMSIZ {
+			continue
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // ifname is an interface name as the kernel compares it (IFNAMSIZ bytes).

@@ -137,7 +137,8 @@ type Responder struct {
 	dockerErr  error
 
 	mu      sync.Mutex
-	records []Record
+	records []Record // a ring of at most MaxRecords; oldest at next once full
+	next    int
 	undo    map[string]undoInfo // record ID → what Undo needs
 }
 
@@ -287,12 +288,12 @@ func (r *Responder) keep(rec Record, info undoInfo) Record {
 	rec.Time = r.o.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.records = append(r.records, rec)
-	if n := len(r.records) - r.o.MaxRecords; n > 0 {
-		for _, old := range r.records[:n] {
-			delete(r.undo, old.ID)
-		}
-		r.records = append(r.records[:0:0], r.records[n:]...)
+	if len(r.records) < r.o.MaxRecords {
+		r.records = append(r.records, rec)
+	} else {
+		delete(r.undo, r.records[r.next].ID)
+		r.records[r.next] = rec
+		r.next = (r.next + 1) % len(r.records)
 	}
 	if rec.Outcome == OutcomeDone && (rec.Action == Freeze || rec.Action == Isolate) {
 		r.undo[rec.ID] = info
@@ -314,7 +315,9 @@ func (r *Responder) keep(rec Record, info undoInfo) Record {
 func (r *Responder) Records() []Record {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Record(nil), r.records...)
+	out := make([]Record, 0, len(r.records))
+	out = append(out, r.records[r.next:]...)
+	return append(out, r.records[:r.next]...)
 }
 
 // ErrNotUndoable is returned by Undo for a record that cannot be undone: not

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -185,4 +186,31 @@ func FuzzParseStartTicks(f *testing.F) {
 			t.Fatalf("parsed %d from a stat without comm", n)
 		}
 	})
+}
+
+// BenchmarkDoMonitor measures recording a monitor-mode action: the record,
+// its JSON line and the bounded history.
+func BenchmarkDoMonitor(b *testing.B) {
+	r, err := New(Options{Log: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	tg := Target{PID: 4242, StartTime: time.Now(), ContainerID: strings.Repeat("ab", 32), Runtime: "docker", Class: "shop/web"}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Do(ctx, Freeze, tg, "Detect crypto miners using the Stratum protocol", false, true, "agent")
+	}
+}
+
+func TestParseNetDev(t *testing.T) {
+	in := `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0
+  eth0:    5404      46    0    0    0     0          0         0     1226      15    0    0    0     0       0          0
+veth-x.12:    1 2 3
+`
+	if diff := cmp.Diff([]string{"eth0", "veth-x.12"}, parseNetDev([]byte(in))); diff != "" {
+		t.Errorf("interfaces (-want +got):\n%s", diff)
+	}
 }
