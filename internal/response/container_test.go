@@ -42,6 +42,8 @@ func startContainer(t *testing.T, args ...string) container {
 	t.Cleanup(func() {
 		// Thaw first: a frozen container cannot be removed.
 		_ = os.WriteFile(filepath.Join("/sys/fs/cgroup/freezer/docker", id, "freezer.state"), []byte("THAWED"), 0)
+		_ = os.WriteFile(filepath.Join("/sys/fs/cgroup/unified/docker", id, "cgroup.freeze"), []byte("0"), 0)
+		_ = os.WriteFile(filepath.Join("/sys/fs/cgroup/docker", id, "cgroup.freeze"), []byte("0"), 0)
 		_ = exec.Command("docker", "rm", "-f", id).Run()
 	})
 	pid, err := strconv.Atoi(strings.TrimSpace(vigiltest.Run(t, "", "docker", "inspect", "-f", "{{.State.Pid}}", id)))

@@ -229,7 +229,16 @@ func (r *Responder) Do(ctx context.Context, a Action, t Target, reason string, e
 	} else if rec.Outcome == "" {
 		rec.Outcome = OutcomeDone
 	}
-	return r.keep(rec, info)
+	rec = r.keep(rec, info)
+	if enforce {
+		lvl := slog.LevelInfo
+		if rec.Outcome == OutcomeFailed {
+			lvl = slog.LevelWarn
+		}
+		r.o.Logger.Log(ctx, lvl, "response", "id", rec.ID, "action", a, "pid", t.PID, "container", t.ContainerID,
+			"reason", reason, "actor", actor, "outcome", rec.Outcome, "err", rec.Error)
+	}
+	return rec
 }
 
 // check refuses requests that cannot be right whatever the mode: an unknown
