@@ -19,9 +19,18 @@ import (
 //     its app.kubernetes.io/name or app label, else the pod name itself;
 //   - any other container: its image repository without tag or digest,
 //     normalised as Docker does ("nginx:1.25" → "docker.io/library/nginx");
-//   - "" for the host, and for a container whose image is not known yet:
-//     they are not profiled.
+//   - "" for the host, for a container whose image is not known yet, and
+//     for a name over 512 bytes or with control characters: they are not
+//     profiled.
 func ClassOf(w *event.Workload) string {
+	c := classOf(w)
+	if c != "" && checkClass(c) != nil {
+		return "" // not a name a profile can be stored under
+	}
+	return c
+}
+
+func classOf(w *event.Workload) string {
 	if w == nil || w.ContainerID == "" {
 		return ""
 	}

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/vigil-cwpp/vigil/internal/event"
@@ -37,6 +38,8 @@ func TestClassOf(t *testing.T) {
 		{"bare pod with app", pod("dev", "debug", map[string]string{"app": "other"}), "k8s:dev/other"},
 		{"bare pod", pod("dev", "nginx-proxy", nil), "k8s:dev/nginx-proxy"},
 		{"no namespace", pod("", "web-7d4b9c8f6d-x2x9z", nil), "k8s:default/web"},
+		{"control characters", &event.Workload{ContainerID: "c", Image: "evil\nimage"}, ""},
+		{"too long", pod("ns", strings.Repeat("a", 600), nil), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ClassOf(tc.w); got != tc.want {

@@ -2,6 +2,8 @@ package profile
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -234,13 +236,8 @@ var knownLists = []string{"executables", "listen", "outbound", "pairs", "writes"
 // hashes and names).
 func (s *Store) validate(p *Profile) error {
 	max := s.opt.MaxItems
-	switch {
-	case p.Class == "":
-		return errors.New("class: empty")
-	case len(p.Class) > 512:
-		return errors.New("class: longer than 512 bytes")
-	case strings.ContainsFunc(p.Class, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return errors.New("class: contains control characters")
+	if err := checkClass(p.Class); err != nil {
+		return fmt.Errorf("class: %w", err)
 	}
 	if !p.Mode.Valid() {
 		return fmt.Errorf("mode: %q is not discover, monitor or protect", p.Mode)
@@ -350,6 +347,7 @@ func checkHost(h string) (string, error) {
 
 // fileName is the file a class is saved in: every byte outside
 // [A-Za-z0-9._:-] escaped as %XX, so no class can name a path outside Dir.
+// A name that would be long is cut and ends with a hash of the class.
 func fileName(class string) string {
 	var b strings.Builder
 	for i := 0; i < len(class); i++ {
@@ -360,7 +358,12 @@ func fileName(class string) string {
 			fmt.Fprintf(&b, "%%%02X", c)
 		}
 	}
-	return b.String() + ".yaml"
+	name := b.String()
+	if len(name) > 200 {
+		sum := sha256.Sum256([]byte(class))
+		name = name[:160] + "~" + hex.EncodeToString(sum[:8])
+	}
+	return name + ".yaml"
 }
 
 // Save writes every profile changed since the last Save to Dir, each to a
@@ -465,6 +468,21 @@ func (s *Store) load() error {
 		for i := range ps {
 			s.classes[ps[i].Class] = fromProfile(&ps[i])
 		}
+	}
+	return nil
+}
+
+// maxClassLen bounds a class name.
+const maxClassLen = 512
+
+func checkClass(c string) error {
+	switch {
+	case c == "":
+		return errors.New("empty")
+	case len(c) > maxClassLen:
+		return fmt.Errorf("longer than %d bytes", maxClassLen)
+	case strings.ContainsFunc(c, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errors.New("contains control characters")
 	}
 	return nil
 }

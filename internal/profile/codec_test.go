@@ -137,6 +137,9 @@ func TestSaveLoad(t *testing.T) {
 	pod.ContainerID, pod.PodName, pod.PodNamespace = "p0d", "web-7d4b9c8f6d-x2x9z", "shop"
 	s.Observe(execEv(&pod, "/bin/sh", "/bin/ls"))
 	s.Observe(execEv(&pod, "/bin/sh", "./run.sh")) // execve got a relative name
+	longPod := pod
+	longPod.ContainerID, longPod.PodName = "l0ng", strings.Repeat("x", 253)
+	s.Observe(execEv(&longPod, "", "/bin/sh"))
 	if err := s.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +148,7 @@ func TestSaveLoad(t *testing.T) {
 	for _, f := range files {
 		names = append(names, f.Name())
 	}
-	if diff := cmp.Diff([]string{"docker.io%2Flibrary%2Fnginx.yaml", "k8s:shop%2Fweb.yaml"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"docker.io%2Flibrary%2Fnginx.yaml", "k8s:shop%2Fweb.yaml", fileName("k8s:shop/" + strings.Repeat("x", 253))}, names); diff != "" {
 		t.Errorf("files in Dir (-want +got):\n%s", diff)
 	}
 	s2, err := New(Options{Dir: dir, Learn: learnWindow, Now: c.Now})
@@ -203,5 +206,11 @@ func TestFileName(t *testing.T) {
 		if got := fileName(class); got != want {
 			t.Errorf("fileName(%q) = %q, want %q", class, got, want)
 		}
+	}
+	// Long classes (a 253-byte pod name) stay under NAME_MAX and distinct.
+	long := "k8s:ns/" + strings.Repeat("x", 253)
+	a, b := fileName(long), fileName(long+"y")
+	if len(a) > 255 || len(b) > 255 || a == b {
+		t.Errorf("long classes: %q and %q, want distinct names of at most 255 bytes", a, b)
 	}
 }

@@ -50,3 +50,36 @@ func FuzzImport(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLearnWrites learns arbitrary written paths. Every path must be
+// covered right after it is learned, and every learned pattern must pass
+// the import check (so a saved profile loads again).
+func FuzzLearnWrites(f *testing.F) {
+	f.Add("/proc/1234/fd/1\n/tmp/a*b\n/var/log/app-2026-11-30.log\n/data/3f2a9c1b7e4d.json")
+	f.Add("/tmp/a\n/tmp/b\n/tmp/c\n/tmp/d\n/tmp/e\n/tmp/f\n/tmp/g\n/tmp/h\n/tmp/i\n/tmp/[x\n/tmp/\\y")
+	f.Add("/\n//\n/..\n/a/../b")
+	f.Fuzz(func(t *testing.T, s string) {
+		w := newWriteSet()
+		var seen []string
+		for p := range strings.SplitSeq(s, "\n") {
+			p = absPath(p, "/cwd")
+			if p == "" {
+				continue
+			}
+			if !w.match(p) && !w.learn(p, 64) {
+				continue // full
+			}
+			seen = append(seen, p)
+			for _, q := range seen {
+				if !w.match(q) {
+					t.Fatalf("%q not covered after learning %q; patterns %q", q, p, w.list())
+				}
+			}
+		}
+		for _, pat := range w.list() {
+			if err := checkWrite(pat); err != nil {
+				t.Fatalf("learned pattern %q fails the import check: %v", pat, err)
+			}
+		}
+	})
+}

@@ -266,7 +266,7 @@ func checkWrite(pat string) error {
 		return fmt.Errorf("not a clean path (want %q)", path.Clean(dir))
 	}
 	for c := range strings.SplitSeq(dir, "/") {
-		if strings.Contains(c, "**") {
+		if hasDoubleStar(c) {
 			return errors.New(`"**" is only allowed as the last component, "dir/**"`)
 		}
 	}
@@ -274,4 +274,19 @@ func checkWrite(pat string) error {
 		return fmt.Errorf("bad pattern: %w", err)
 	}
 	return nil
+}
+
+// hasDoubleStar reports two unescaped "*" in a row.
+func hasDoubleStar(c string) bool {
+	for i := 0; i < len(c); i++ {
+		switch c[i] {
+		case '\\':
+			i++
+		case '*':
+			if i+1 < len(c) && c[i+1] == '*' {
+				return true
+			}
+		}
+	}
+	return false
 }
