@@ -289,7 +289,7 @@ func (r *Resolver) inspectDocker(ctx context.Context, id string) (w *event.Workl
 		}
 	}
 	if c.HostConfig != nil {
-		w.Privileged = c.HostConfig.Privileged
+		w.Privileged = privileged(c.HostConfig.Privileged, c.HostConfig.CapAdd)
 		w.NetworkMode = string(c.HostConfig.NetworkMode)
 	}
 	for _, m := range c.Mounts {
@@ -300,6 +300,9 @@ func (r *Resolver) inspectDocker(ctx context.Context, id string) (w *event.Workl
 		w.Mounts = append(w.Mounts, s)
 	}
 	sort.Strings(w.Mounts)
+	if c.State != nil {
+		w.StartedAt = startedAt(c.State.StartedAt)
+	}
 	podFromLabels(w)
 	if sb := w.Labels[LabelSandboxID]; sb != "" && sb != c.ID {
 		if l, ok := r.sandboxLabels(ctx, sb); ok {
@@ -312,6 +315,33 @@ func (r *Resolver) inspectDocker(ctx context.Context, id string) (w *event.Workl
 		}
 	}
 	return w, c.State != nil && c.State.Running, nil
+}
+
+// privileged is Docker's --privileged, or a container given every
+// capability (--cap-add ALL): with all capabilities and the host's devices
+// a step away, that is privileged in all but name, and on hosts that refuse
+// --privileged it is how such containers are run.
+func privileged(flag bool, capAdd []string) bool {
+	if flag {
+		return true
+	}
+	for _, c := range capAdd {
+		if strings.EqualFold(c, "ALL") || strings.EqualFold(c, "CAP_ALL") {
+			return true
+		}
+	}
+	return false
+}
+
+// startedAt parses Docker's State.StartedAt (RFC 3339); Docker's zero
+// time ("0001-01-01T00:00:00Z", never started) and bad values give the
+// zero time.
+func startedAt(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}
+	}
+	return t
 }
 
 // repoDigest returns the digest of "name@sha256:…".

@@ -143,6 +143,10 @@ func TestDockerForPID(t *testing.T) {
 	}
 	name := dockerOut(t, "inspect", "--format", "{{.Name}}", c.ID)
 	imageID := dockerOut(t, "inspect", "--format", "{{.Image}}", c.ID)
+	started, err := time.Parse(time.RFC3339Nano, dockerOut(t, "inspect", "--format", "{{.State.StartedAt}}", c.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := &event.Workload{
 		Host:          "node-1",
 		ContainerID:   c.ID,
@@ -155,6 +159,7 @@ func TestDockerForPID(t *testing.T) {
 		PodName:       "web-0",
 		PodNamespace:  "shop",
 		PodLabels:     map[string]string{"app": "demo"},
+		StartedAt:     started,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ForPID (-want +got):\n%s", diff)
@@ -174,8 +179,11 @@ func TestDockerMountsAndCaps(t *testing.T) {
 	if got.ContainerID != c.ID {
 		t.Fatalf("ContainerID = %q, want %q", got.ContainerID, c.ID)
 	}
-	if got.Privileged {
-		t.Error("Privileged = true, want false (HostConfig.Privileged is false)")
+	if !got.Privileged {
+		t.Error("Privileged = false, want true: the container has every capability (--cap-add ALL)")
+	}
+	if got.StartedAt.IsZero() || time.Since(got.StartedAt) > time.Minute {
+		t.Errorf("StartedAt = %v, want the last minute", got.StartedAt)
 	}
 	if !slices.Contains(got.Mounts, src+":/x:ro") {
 		t.Errorf("Mounts = %q, want it to hold %q", got.Mounts, src+":/x:ro")
@@ -299,5 +307,35 @@ func TestCgroupIDHostCachedOnV2(t *testing.T) {
 	r.mu.Unlock()
 	if !ok {
 		t.Error("host cgroup ID not remembered on a pure v2 host")
+	}
+}
+
+func TestPrivilegedAndStartedAt(t *testing.T) {
+	for _, tc := range []struct {
+		flag   bool
+		capAdd []string
+		want   bool
+	}{
+		{false, nil, false},
+		{true, nil, true},
+		{false, []string{"NET_ADMIN", "SYS_PTRACE"}, false},
+		{false, []string{"NET_ADMIN", "ALL"}, true},
+		{false, []string{"all"}, true},
+		{false, []string{"CAP_ALL"}, true},
+	} {
+		if got := privileged(tc.flag, tc.capAdd); got != tc.want {
+			t.Errorf("privileged(%v, %q) = %v, want %v", tc.flag, tc.capAdd, got, tc.want)
+		}
+	}
+	want := time.Date(2026, 11, 30, 3, 4, 5, 123456789, time.UTC)
+	for in, want := range map[string]time.Time{
+		"2026-11-30T03:04:05.123456789Z": want,
+		"0001-01-01T00:00:00Z":           {}, // never started
+		"":                               {},
+		"yesterday":                      {},
+	} {
+		if got := startedAt(in); !got.Equal(want) {
+			t.Errorf("startedAt(%q) = %v, want %v", in, got, want)
+		}
 	}
 }
