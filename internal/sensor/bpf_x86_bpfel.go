@@ -23,6 +23,8 @@ const (
 	bpfMapPending           = "pending"
 	bpfMapScratch           = "scratch"
 	bpfMapSensitive         = "sensitive"
+	bpfProgBtfEnterModule   = "btf_enter_module"
+	bpfProgBtfExitModule    = "btf_exit_module"
 	bpfProgEnterAccept4     = "enter_accept4"
 	bpfProgEnterBind        = "enter_bind"
 	bpfProgEnterBpf         = "enter_bpf"
@@ -165,6 +167,8 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
+	BtfEnterModule   *ebpf.ProgramSpec `ebpf:"btf_enter_module"`
+	BtfExitModule    *ebpf.ProgramSpec `ebpf:"btf_exit_module"`
 	EnterAccept4     *ebpf.ProgramSpec `ebpf:"enter_accept4"`
 	EnterBind        *ebpf.ProgramSpec `ebpf:"enter_bind"`
 	EnterBpf         *ebpf.ProgramSpec `ebpf:"enter_bpf"`
@@ -336,6 +340,8 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
+	BtfEnterModule   *ebpf.Program `ebpf:"btf_enter_module"`
+	BtfExitModule    *ebpf.Program `ebpf:"btf_exit_module"`
 	EnterAccept4     *ebpf.Program `ebpf:"enter_accept4"`
 	EnterBind        *ebpf.Program `ebpf:"enter_bind"`
 	EnterBpf         *ebpf.Program `ebpf:"enter_bpf"`
@@ -437,6 +443,8 @@ type bpfPrograms struct {
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
+		p.BtfEnterModule,
+		p.BtfExitModule,
 		p.EnterAccept4,
 		p.EnterBind,
 		p.EnterBpf,

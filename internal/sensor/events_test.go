@@ -686,3 +686,30 @@ func TestExecPolicyDeny(t *testing.T) {
 		t.Errorf("clearing twice: %v", err)
 	}
 }
+
+// BenchmarkRawSyscallHook measures what the raw sys_enter/sys_exit
+// fallback for init_module/finit_module adds to every other syscall: a
+// getppid loop (a syscall no program traces) with no sensor, with every
+// program but "module", and with all of them.
+func BenchmarkRawSyscallHook(b *testing.B) {
+	vigiltest.RequireRoot(b)
+	loop := func(b *testing.B) {
+		for b.Loop() {
+			unix.Syscall(unix.SYS_GETPPID, 0, 0, 0)
+		}
+	}
+	b.Run("off", loop)
+	for _, c := range []struct {
+		name    string
+		disable []string
+	}{{"sensor-without-module", []string{"module"}}, {"sensor", nil}} {
+		o := DefaultOptions()
+		o.Disable = c.disable
+		s, err := Open(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, loop)
+		s.Close()
+	}
+}

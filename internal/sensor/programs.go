@@ -2,16 +2,16 @@ package sensor
 
 // A program is one switchable unit: a tracepoint program, or the enter and
 // exit halves of a syscall, which are attached together or not at all.
-// When a part's tracepoint is missing, fallback (if any) is attached
-// instead.
+// When parts cannot be attached, the first of fallbacks that can is
+// attached instead.
 type program struct {
-	name     string
-	parts    []part
-	fallback []part
+	name      string
+	parts     []part
+	fallbacks [][]part
 }
 
 // part is one eBPF program and where it attaches; an empty group means a
-// raw tracepoint.
+// raw tracepoint, the group "tp_btf" a BTF-typed raw tracepoint.
 type part struct {
 	prog, group, event string
 }
@@ -77,9 +77,9 @@ var programs = []program{
 	{
 		name:  "module",
 		parts: append(syscallParts("init_module"), syscallParts("finit_module")...),
-		fallback: []part{
-			{"raw_enter_module", "", "sys_enter"},
-			{"raw_exit_module", "", "sys_exit"},
+		fallbacks: [][]part{
+			{{"btf_enter_module", "tp_btf", "sys_enter"}, {"btf_exit_module", "tp_btf", "sys_exit"}},
+			{{"raw_enter_module", "", "sys_enter"}, {"raw_exit_module", "", "sys_exit"}},
 		},
 	},
 	sysProgram("unshare"),

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,9 +134,7 @@ func Open(o Options) (*Sensor, error) {
 		st := ProgramStatus{Name: p.name}
 		if slices.Contains(o.Disable, p.name) {
 			st.Error = "disabled"
-		} else if err := s.attach(spec, replace, p.parts); err != nil && p.fallback != nil && s.attach(spec, replace, p.fallback) == nil {
-			st.Attached = true
-			st.Fallback = fmt.Sprintf("raw_tracepoint %s/%s: %v", p.fallback[0].event, p.fallback[1].event, err)
+		} else if err := s.attach(spec, replace, p.parts); err != nil && s.attachFallback(spec, replace, p, err, &st) {
 			attached++
 		} else if err != nil {
 			st.Error = err.Error()
@@ -153,6 +152,27 @@ func Open(o Options) (*Sensor, error) {
 	return s, nil
 }
 
+// attachFallback attaches the first of p's fallbacks that works, after
+// its own parts failed with err, and records which in st.
+func (s *Sensor) attachFallback(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map, p program, err error, st *ProgramStatus) bool {
+	for _, parts := range p.fallbacks {
+		if s.attach(spec, replace, parts) == nil {
+			kind := "raw_tracepoint"
+			if parts[0].group != "" {
+				kind = parts[0].group
+			}
+			var names []string
+			for _, pt := range parts {
+				names = append(names, pt.event)
+			}
+			st.Attached = true
+			st.Fallback = fmt.Sprintf("%s %s (%v)", kind, strings.Join(names, ", "), err)
+			return true
+		}
+	}
+	return false
+}
+
 // attach loads parts and attaches them all, or none.
 func (s *Sensor) attach(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map, parts []part) error {
 	var progs []*ebpf.Program
@@ -166,7 +186,7 @@ func (s *Sensor) attach(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map,
 		}
 	}
 	for _, part := range parts {
-		if part.group != "" {
+		if part.group != "" && part.group != "tp_btf" {
 			if _, err := os.Stat(fmt.Sprintf("%s/events/%s/%s", tracefsDir, part.group, part.event)); err != nil {
 				undo()
 				return fmt.Errorf("tracepoint %s/%s not present", part.group, part.event)
@@ -192,9 +212,12 @@ func (s *Sensor) attach(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map,
 		coll.Close()
 		progs = append(progs, prog)
 		var l link.Link
-		if part.group == "" {
+		switch part.group {
+		case "tp_btf":
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		case "":
 			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: part.event, Program: prog})
-		} else {
+		default:
 			l, err = link.Tracepoint(part.group, part.event, prog, nil)
 		}
 		if err != nil {

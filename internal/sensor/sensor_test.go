@@ -442,7 +442,7 @@ func TestSyscalls(t *testing.T) {
 func TestStatsAndStatus(t *testing.T) {
 	watch(t)
 	for _, st := range shared.s.Status() {
-		t.Logf("%-14s attached=%v %s", st.Name, st.Attached, st.Error)
+		t.Logf("%-14s attached=%v %s%s", st.Name, st.Attached, st.Error, st.Fallback)
 		if slices.Contains([]string{"exec", "fork", "exit", "openat", "connect"}, st.Name) && !st.Attached {
 			t.Errorf("%s is not attached: %s", st.Name, st.Error)
 		}

@@ -762,12 +762,34 @@ SIMPLE(fchown, K_CHOWN, 0, A(1), A(2), A(0), 0, 0)
 // fchownat(dfd, path, uid, gid, flags)
 SIMPLE(fchownat, K_CHOWN, 0, A(2), A(3), A(0), S(1), 0)
 
-// init_module and finit_module on kernels without their syscall
-// tracepoints: raw sys_enter and sys_exit, which fire for every syscall,
-// so the syscall number is the first thing checked.
 #define NR_INIT_MODULE 175
 #define NR_FINIT_MODULE 313
 
+// init_module and finit_module on kernels without their syscall
+// tracepoints: the BTF-typed raw tracepoints sys_enter and sys_exit, which
+// fire for every syscall, so the syscall number is the first thing checked
+// (read directly: no probe read on the path of every other syscall).
+SEC("tp_btf/sys_enter")
+int BPF_PROG(btf_enter_module, struct pt_regs *regs, long id)
+{
+	if (id != NR_INIT_MODULE && id != NR_FINIT_MODULE)
+		return 0;
+	if (id == NR_INIT_MODULE)
+		return simple(K_MODULE, id, 0, 0, regs->si, 0, (const char *)regs->dx, 0);
+	return simple(K_MODULE, id, 0, regs->dx, regs->di, 0, (const char *)regs->si, 0);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(btf_exit_module, struct pt_regs *regs, long ret)
+{
+	long id = regs->orig_ax;
+	if (id != NR_INIT_MODULE && id != NR_FINIT_MODULE)
+		return 0;
+	return finish(ret);
+}
+
+// The same on kernels without BTF-typed raw tracepoints, through untyped
+// ones (a probe read of the syscall number at every syscall exit).
 SEC("raw_tracepoint/sys_enter")
 int raw_enter_module(struct bpf_raw_tracepoint_args *ctx)
 {
