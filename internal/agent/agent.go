@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigil-cwpp/vigil/internal/alert"
 	"github.com/vigil-cwpp/vigil/internal/event"
 	"github.com/vigil-cwpp/vigil/internal/proccache"
 	"github.com/vigil-cwpp/vigil/internal/sensor"
@@ -29,8 +30,16 @@ import (
 // Options configure the agent.
 type Options struct {
 	Sensor sensor.Options
-	// Output receives one JSON event per line.
+	// Output receives one JSON line per event and per alert (alerts have
+	// "type": "alert").
 	Output io.Writer
+	// EmitEvents and EmitAlerts choose what is written to Output.
+	EmitEvents, EmitAlerts bool
+	// Detector evaluates rules and profiles and responds; nil: events only.
+	Detector *Detector
+	// ControlSocket serves the control API (profiles, response records)
+	// on a unix socket; "" disables it.
+	ControlSocket string
 	// MetricsAddr serves /metrics and /healthz; "" disables it.
 	MetricsAddr string
 	Hostname    string
@@ -41,7 +50,7 @@ type Options struct {
 
 // DefaultOptions returns the sensor defaults, JSON to nowhere, metrics off.
 func DefaultOptions() Options {
-	return Options{Sensor: sensor.DefaultOptions(), Output: io.Discard}
+	return Options{Sensor: sensor.DefaultOptions(), Output: io.Discard, EmitEvents: true, EmitAlerts: true}
 }
 
 // Run runs the agent until ctx is done.
@@ -120,7 +129,30 @@ func Run(ctx context.Context, o Options) error {
 	if o.Ready != nil {
 		o.Ready(addr)
 	}
+	if o.ControlSocket != "" && o.Detector != nil {
+		srv, err := listenControl(o.ControlSocket, o.Detector)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	enc := json.NewEncoder(o.Output)
+	var werr error
+	emit := func(a *alert.Alert) {
+		m.alerts.WithLabelValues(a.Priority, a.Source).Add(float64(max(a.Count, 1)))
+		if o.EmitAlerts && werr == nil {
+			werr = enc.Encode(a)
+		}
+	}
+	det := o.Detector
+	if det != nil {
+		defer func() {
+			det.Close(emit)
+			det.Save(o.Logger)
+		}()
+	}
+	save := time.NewTicker(time.Minute)
+	defer save.Stop()
 	for {
 		select {
 		case e, ok := <-enriched:
@@ -128,9 +160,20 @@ func Run(ctx context.Context, o Options) error {
 				enriched = nil // closed: wait for the sensor to stop
 				continue
 			}
-			trimAncestry(&e)
-			if err := enc.Encode(&e); err != nil {
-				return fmt.Errorf("writing events: %w", err)
+			if det != nil {
+				det.Process(ctx, &e, emit)
+			}
+			if o.EmitEvents && werr == nil {
+				trimAncestry(&e)
+				werr = enc.Encode(&e)
+			}
+			if werr != nil {
+				return fmt.Errorf("writing events: %w", werr)
+			}
+		case now := <-save.C:
+			if det != nil {
+				det.Tick(now, emit)
+				det.Save(o.Logger)
 			}
 		case err := <-errc:
 			if err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
@@ -157,6 +200,7 @@ func trimAncestry(e *event.Event) {
 type metrics struct {
 	reg    *prometheus.Registry
 	events *prometheus.CounterVec
+	alerts *prometheus.CounterVec
 	up     atomic.Bool
 }
 
@@ -165,10 +209,13 @@ func newMetrics(s *sensor.Sensor) *metrics {
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_agent_events_total", Help: "Events written, by type.",
 	}, []string{"type"})
+	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_agent_alerts_total", Help: "Alerts raised (repeats included), by priority and source (rules, profile).",
+	}, []string{"priority", "source"})
 	drops := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "vigil_agent_ringbuf_drops_total", Help: "Events the kernel could not put in the ring buffer.",
 	}, func() float64 { return float64(s.Stats().Drops) })
-	m.reg.MustRegister(m.events, drops,
+	m.reg.MustRegister(m.events, m.alerts, drops,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return m
 }

@@ -4,27 +4,60 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-cwpp/vigil/internal/agent"
+	"github.com/vigil-cwpp/vigil/internal/profile"
+	"github.com/vigil-cwpp/vigil/internal/response"
 )
 
 func newAgentCmd(g *globals) *cobra.Command {
 	var (
-		output   string
-		file     string
-		metrics  string
-		hostname string
-		prefixes []string
+		output     string
+		file       string
+		metrics    string
+		hostname   string
+		prefixes   []string
+		emit       []string
+		ruleFiles  []string
+		noRules    bool
+		window     time.Duration
+		stateDir   string
+		noProfiles bool
+		learn      time.Duration
+		zeroDrift  bool
+		policyFile string
+		enforce    bool
+		noResponse bool
+		control    string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Run the node agent: eBPF process, file and network events with container identity",
+		Short: "Run the node agent: eBPF events with container identity, Falco-compatible rules, profiles and response",
 		Long: `Run the node agent. It loads Vigil's eBPF programs on kernel tracepoints and
-writes one JSON event per line (process exec/fork/exit, file opens and
+writes one JSON line per event (process exec/fork/exit, file opens and
 changes, connect/accept/bind/listen, privilege and kernel actions), each
-with its process ancestry and workload (host, container, pod).
+with its process ancestry and workload (host, container, pod), and one JSON
+line per alert ("type": "alert") from the rules and behaviour profiles.
+
+Rules: the built-in ruleset (Falco's stable rules, unmodified, plus Vigil's
+own) or --rules FILE... (Falco YAML; later files override earlier ones).
+SIGHUP reloads the rules files; when the new rules fail to load the agent
+says why and keeps the previous ones.
+
+Profiles: each workload class (image repository or Kubernetes workload) is
+learned for --learn (discover), then deviations alert (monitor); a class
+switched to protect (vigil profile mode) has deviations blocked.
+
+Response: --policy FILE decides actions (kill, freeze, isolate, stop) per
+class; without it nothing is enforced and what would have been done is
+recorded (monitor-only). --enforce turns the default policy's actions on.
 
 Needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN). In a container run it
 with --pid host and /sys/kernel/tracing, /sys/fs/cgroup and the Docker
@@ -33,6 +66,11 @@ socket mounted (see docs/agent.md).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "json" {
 				return &exitError{ExitError, fmt.Errorf("--output %q: only json is supported", output)}
+			}
+			for _, e := range emit {
+				if e != "events" && e != "alerts" {
+					return &exitError{ExitError, fmt.Errorf("--emit %q: want events and/or alerts", e)}
+				}
 			}
 			var w io.Writer = g.stdout
 			if file != "" {
@@ -43,10 +81,88 @@ socket mounted (see docs/agent.md).`,
 				defer f.Close()
 				w = f
 			}
+			log := g.logger()
 			o := agent.DefaultOptions()
-			o.Output, o.MetricsAddr, o.Hostname, o.Logger = w, metrics, hostname, g.logger()
+			o.Output, o.MetricsAddr, o.Hostname, o.Logger = w, metrics, hostname, log
+			o.EmitEvents, o.EmitAlerts = slices.Contains(emit, "events"), slices.Contains(emit, "alerts")
 			if len(prefixes) > 0 {
 				o.Sensor.SensitivePrefixes = prefixes
+			}
+
+			det := agent.Detection{Window: window, Logger: log}
+			if !noRules {
+				rs, err := loadRules(ruleFiles)
+				if err != nil {
+					return &exitError{ExitError, err}
+				}
+				det.Rules = rs
+			}
+			if stateDir != "" {
+				if err := os.MkdirAll(stateDir, 0o700); err != nil {
+					return &exitError{ExitError, err}
+				}
+			}
+			if !noProfiles {
+				po := profile.Options{Learn: learn, Dir: filepath.Join(stateDir, "profiles"), ZeroDrift: zeroDrift,
+					Hash: agent.ExeHash("/proc")}
+				ps, err := profile.New(po)
+				if err != nil {
+					return &exitError{ExitError, err}
+				}
+				det.Profiles = ps
+				defer func() {
+					if err := ps.Save(); err != nil {
+						log.Warn("saving profiles", "err", err)
+					}
+				}()
+			}
+			if !noResponse {
+				pol := response.DefaultPolicy()
+				if policyFile != "" {
+					b, err := os.ReadFile(policyFile)
+					if err != nil {
+						return &exitError{ExitError, err}
+					}
+					if pol, err = response.LoadPolicy(b); err != nil {
+						return &exitError{ExitError, fmt.Errorf("%s: %w", policyFile, err)}
+					}
+				}
+				if enforce {
+					pol.Default.Mode = response.ModeEnforce
+					for k, c := range pol.Classes {
+						c.Mode = response.ModeEnforce
+						pol.Classes[k] = c
+					}
+				}
+				lf, err := os.OpenFile(filepath.Join(stateDir, "responses.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+				if err != nil {
+					return &exitError{ExitError, err}
+				}
+				defer lf.Close()
+				r, err := response.New(response.Options{Log: lf, Logger: log})
+				if err != nil {
+					return &exitError{ExitError, err}
+				}
+				det.Responder, det.Policy = r, pol
+			}
+			d := agent.NewDetector(det)
+			o.Detector, o.ControlSocket = d, control
+
+			if !noRules {
+				hup := make(chan os.Signal, 1)
+				signal.Notify(hup, syscall.SIGHUP)
+				defer signal.Stop(hup)
+				go func() {
+					for range hup {
+						rs, err := loadRules(ruleFiles)
+						if err != nil {
+							log.Error("reloading rules failed; keeping the previous rules", "err", err)
+							continue
+						}
+						d.SetRules(rs)
+						log.Info("rules reloaded", "rules", len(rs.Rules()))
+					}
+				}()
 			}
 			if err := agent.Run(cmd.Context(), o); err != nil {
 				return &exitError{ExitError, err}
@@ -55,10 +171,22 @@ socket mounted (see docs/agent.md).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&output, "output", "json", "event format (json lines)")
-	f.StringVar(&file, "file", "", "append events to this file instead of stdout")
+	f.StringVar(&output, "output", "json", "output format (json lines)")
+	f.StringVar(&file, "file", "", "append events and alerts to this file instead of stdout")
+	f.StringSliceVar(&emit, "emit", []string{"events", "alerts"}, "what to write: events, alerts or both")
 	f.StringVar(&metrics, "metrics-addr", "127.0.0.1:9464", "serve Prometheus /metrics and /healthz here (\"\" disables)")
 	f.StringVar(&hostname, "hostname", "", "host name to report (default: the system's)")
 	f.StringSliceVar(&prefixes, "sensitive-prefix", nil, "paths whose read-only opens are reported (default: /etc/shadow, /etc/sudoers, /etc/ssh/, …)")
+	f.StringSliceVar(&ruleFiles, "rules", nil, "rules files, Falco YAML (default: the built-in ruleset)")
+	f.BoolVar(&noRules, "no-rules", false, "evaluate no rules")
+	f.DurationVar(&window, "alert-window", time.Minute, "fold repeats of an alert (same rule, workload and lineage) within this window into one line with a count (0 writes each)")
+	f.StringVar(&stateDir, "state-dir", "/var/lib/vigil", "where profiles and the response log are kept")
+	f.BoolVar(&noProfiles, "no-profiles", false, "do not learn or check behaviour profiles")
+	f.DurationVar(&learn, "learn", 14*24*time.Hour, "learning window of a new workload class before it is monitored")
+	f.BoolVar(&zeroDrift, "zero-drift", false, "in monitor and protect, any executable that did not come with the image is a deviation")
+	f.StringVar(&policyFile, "policy", "", "response policy (YAML; see docs/response.md)")
+	f.BoolVar(&enforce, "enforce", false, "carry out the policy's actions instead of recording what would have been done")
+	f.BoolVar(&noResponse, "no-response", false, "take and record no response actions")
+	f.StringVar(&control, "control-socket", defaultControlSocket, "serve the control API (vigil profile, vigil response) on this unix socket (\"\" disables)")
 	return cmd
 }

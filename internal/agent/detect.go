@@ -1,0 +1,261 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-cwpp/vigil/internal/alert"
+	"github.com/vigil-cwpp/vigil/internal/event"
+	"github.com/vigil-cwpp/vigil/internal/profile"
+	"github.com/vigil-cwpp/vigil/internal/response"
+	"github.com/vigil-cwpp/vigil/internal/rules"
+)
+
+// Detection configures what the agent decides and does about events.
+type Detection struct {
+	// Rules are evaluated on every event; nil evaluates none.
+	Rules *rules.Ruleset
+	// Profiles learn and check behaviour per workload class; nil disables.
+	Profiles *profile.Store
+	// Responder carries out Policy's actions; nil takes none.
+	Responder *response.Responder
+	Policy    response.Policy
+	// Window aggregates repeats of an alert (same rule, workload and
+	// lineage); 0 writes every occurrence.
+	Window time.Duration
+	Logger *slog.Logger
+}
+
+// Detector turns events into alerts and responses. Process is called from
+// one goroutine; SetRules may be called from any.
+type Detector struct {
+	rules   atomic.Pointer[rules.Ruleset]
+	prof    *profile.Store
+	resp    *response.Responder
+	policy  response.Policy
+	agg     *alert.Aggregator
+	log     *slog.Logger
+	pending []*alert.Alert
+	// recent remembers container-wide actions already taken, so a burst
+	// of alerts freezes a container once.
+	recent map[string]time.Time
+}
+
+// NewDetector returns a detector for d.
+func NewDetector(d Detection) *Detector {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	x := &Detector{prof: d.Profiles, resp: d.Responder, policy: d.Policy,
+		agg: alert.NewAggregator(d.Window, 0), log: d.Logger, recent: make(map[string]time.Time)}
+	if d.Rules != nil {
+		x.rules.Store(d.Rules)
+	}
+	return x
+}
+
+// SetRules replaces the rules, for a reload; the caller keeps the old ones
+// when loading the new ones failed.
+func (d *Detector) SetRules(rs *rules.Ruleset) { d.rules.Store(rs) }
+
+// Process evaluates e and calls emit for each alert to write now,
+// including aggregate lines of windows that closed.
+func (d *Detector) Process(ctx context.Context, e *event.Event, emit func(*alert.Alert)) {
+	d.pending = d.pending[:0]
+	if rs := d.rules.Load(); rs != nil {
+		rs.Match(e, func(r *rules.Rule) {
+			d.pending = append(d.pending, fromRule(r, e))
+		})
+	}
+	if d.prof != nil {
+		for _, dv := range d.prof.Observe(e) {
+			d.pending = append(d.pending, fromDeviation(dv, e))
+		}
+	}
+	for _, a := range d.pending {
+		d.respond(ctx, a)
+		ok, due := d.agg.Add(a)
+		for i := range due {
+			emit(&due[i])
+		}
+		if ok {
+			emit(a)
+		}
+	}
+	if len(d.pending) == 0 && e.Type == event.ProcessExit {
+		// Exits are frequent and cheap to piggyback on: close windows
+		// even when nothing else fires.
+		now := e.Time
+		for _, a := range d.agg.Flush(now) {
+			emit(&a)
+		}
+	}
+}
+
+// Tick closes aggregation windows that ended by now, for quiet periods.
+func (d *Detector) Tick(now time.Time, emit func(*alert.Alert)) {
+	for _, a := range d.agg.Flush(now) {
+		emit(&a)
+	}
+}
+
+// Save writes the profiles, if any, logging a failure.
+func (d *Detector) Save(log *slog.Logger) {
+	if d.prof == nil {
+		return
+	}
+	if err := d.prof.Save(); err != nil {
+		log.Warn("saving behaviour profiles", "err", err)
+	}
+}
+
+// Close writes the aggregates of every open window.
+func (d *Detector) Close(emit func(*alert.Alert)) {
+	for _, a := range d.agg.Close() {
+		emit(&a)
+	}
+}
+
+func fromRule(r *rules.Rule, e *event.Event) *alert.Alert {
+	ev := *e
+	return &alert.Alert{
+		Time: e.Time, Type: "alert", Rule: r.Name, Priority: r.Priority.String(), Source: alert.SourceRules,
+		Tags: r.Tags, Tactics: r.MITRE.Tactics, Techniques: r.MITRE.Techniques,
+		Output: r.Render(e), Event: &ev,
+	}
+}
+
+// Profile deviations as alerts: the rule name says what deviated, the
+// priority says whether it was blocked.
+var deviationRules = map[string]struct{ name, tactic, technique string }{
+	"exec":     {"Profile deviation: unexpected executable", "TA0002 Execution", "T1059"},
+	"pair":     {"Profile deviation: unexpected child process", "TA0002 Execution", "T1059"},
+	"listen":   {"Profile deviation: unexpected listening port", "TA0011 Command and Control", "T1571"},
+	"outbound": {"Profile deviation: unexpected outbound connection", "TA0011 Command and Control", "T1071"},
+	"write":    {"Profile deviation: unexpected file write", "TA0003 Persistence", "T1546"},
+	"drift":    {"Profile deviation: binary not in the image", "TA0003 Persistence", "T1525"},
+}
+
+func fromDeviation(dv profile.Deviation, e *event.Event) *alert.Alert {
+	ev := *e
+	r, ok := deviationRules[dv.Kind]
+	if !ok {
+		r.name = "Profile deviation: " + dv.Kind
+	}
+	prio := "WARNING"
+	if dv.Block {
+		prio = "CRITICAL"
+	}
+	a := &alert.Alert{
+		Time: e.Time, Type: "alert", Rule: r.name, Priority: prio, Source: alert.SourceProfile,
+		Tags:   []string{"profile", "profile_" + dv.Kind, "mode_" + string(dv.Mode)},
+		Output: fmt.Sprintf("%s | class=%s mode=%s %s", r.name, dv.Class, dv.Mode, dv.Detail),
+		Event:  &ev,
+	}
+	if r.tactic != "" {
+		a.Tactics, a.Techniques = []string{r.tactic}, []string{r.technique}
+	}
+	return a
+}
+
+// respond applies the policy to a and records the outcomes on it.
+func (d *Detector) respond(ctx context.Context, a *alert.Alert) {
+	if d.resp == nil {
+		return
+	}
+	class := ""
+	w := a.Event.Workload
+	if w != nil {
+		class = profile.ClassOf(w)
+	}
+	block := a.Source == alert.SourceProfile && a.Priority == "CRITICAL"
+	actions, enforce := d.policy.Decide(class, a.Rule, a.Priority, a.Tags, block)
+	if len(actions) == 0 {
+		return
+	}
+	t := response.Target{PID: a.Event.Process.PID, StartTime: a.Event.Process.StartTime, Class: class}
+	if w != nil {
+		t.ContainerID, t.Runtime = w.ContainerID, w.Runtime
+	}
+	now := a.Time
+	for _, act := range actions {
+		if act != response.Kill && t.ContainerID == "" {
+			a.Responses = append(a.Responses, string(act)+": skipped (not a container)")
+			continue
+		}
+		if act != response.Kill {
+			k := string(act) + "/" + t.ContainerID
+			if last, ok := d.recent[k]; ok && now.Sub(last) < time.Minute {
+				a.Responses = append(a.Responses, string(act)+": already done")
+				continue
+			}
+			d.recent[k] = now
+			if len(d.recent) > 4096 {
+				clear(d.recent)
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		rec := d.resp.Do(rctx, act, t, a.Rule, enforce, true, "agent")
+		cancel()
+		s := string(act) + ": " + rec.Outcome
+		if rec.Error != "" {
+			s += " (" + rec.Error + ")"
+		}
+		a.Responses = append(a.Responses, s)
+	}
+}
+
+// exeHasher hashes executables for profiles, once per inode.
+type exeHasher struct {
+	mu   sync.Mutex
+	proc string
+	max  int
+	m    map[uint64]string
+}
+
+// ExeHash returns a profile.Options.Hash that hashes the executable of an
+// event's process through proc (normally "/proc"), once per inode.
+func ExeHash(proc string) func(*event.Event) (string, error) {
+	h := &exeHasher{proc: proc, max: 8192, m: make(map[uint64]string)}
+	return h.Hash
+}
+
+// Hash is the sha256 of the process's executable, read through
+// /proc/PID/exe so that a container's binary is hashed, not the host's.
+func (h *exeHasher) Hash(e *event.Event) (string, error) {
+	ino := e.Process.ExeInode
+	h.mu.Lock()
+	if s, ok := h.m[ino]; ok && ino != 0 {
+		h.mu.Unlock()
+		return s, nil
+	}
+	h.mu.Unlock()
+	f, err := os.Open(h.proc + "/" + strconv.Itoa(int(e.Process.PID)) + "/exe")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	d := sha256.New()
+	if _, err := io.Copy(d, f); err != nil {
+		return "", fmt.Errorf("hashing the executable of pid %d: %w", e.Process.PID, err)
+	}
+	s := hex.EncodeToString(d.Sum(nil))
+	if ino != 0 {
+		h.mu.Lock()
+		if len(h.m) >= h.max {
+			clear(h.m)
+		}
+		h.m[ino] = s
+		h.mu.Unlock()
+	}
+	return s, nil
+}
