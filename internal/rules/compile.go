@@ -100,8 +100,9 @@ type compiler struct {
 	macros   map[string]*macroState
 	lists    map[string]*listDef
 	nscratch int
-	// fieldUses counts, per field name, how many compiled checks use it.
-	regexps map[string]*regexp.Regexp
+	// expanded caches each list's expansion; expanding detects cycles.
+	expanded  map[string][]string
+	expanding map[string]bool
 }
 
 func (cp *compiler) compile(n node) (compiled, error) {
@@ -206,47 +207,63 @@ func (cp *compiler) macro(n *identNode) (compiled, error) {
 	return res, err
 }
 
+// maxListItems bounds what one list value may expand to, so lists that
+// reference each other many times over cannot blow up.
+const maxListItems = 1 << 20
+
 // expand resolves list names in a list of values, recursively.
-func (cp *compiler) expand(vals []string, depth int) ([]string, error) {
-	if depth > 32 {
-		return nil, fmt.Errorf("lists nested deeper than 32 levels (a cycle of lists?)")
-	}
+func (cp *compiler) expand(vals []string, _ int) ([]string, error) {
 	out := make([]string, 0, len(vals))
 	for _, v := range vals {
-		l, ok := cp.lists[v]
-		if !ok {
+		if _, ok := cp.lists[v]; !ok {
 			out = append(out, v)
 			continue
 		}
-		l.used = true
-		sub, err := cp.expandItems(l.items, depth+1)
+		items, err := cp.listItems(v)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, sub...)
+		if len(out)+len(items) > maxListItems {
+			return nil, fmt.Errorf("list %q expands to more than %d items", v, maxListItems)
+		}
+		out = append(out, items...)
 	}
 	return out, nil
 }
 
-// expandItems expands a list's own items: names of other lists are
-// replaced by their items, quoted items are unquoted.
-func (cp *compiler) expandItems(items []string, depth int) ([]string, error) {
-	if depth > 32 {
-		return nil, fmt.Errorf("lists nested deeper than 32 levels (a cycle of lists?)")
+// listItems is a list's items with the lists it names replaced by their
+// items and quoted items unquoted; computed once per list.
+func (cp *compiler) listItems(name string) ([]string, error) {
+	if items, ok := cp.expanded[name]; ok {
+		return items, nil
 	}
+	if cp.expanding[name] {
+		return nil, fmt.Errorf("list %q is part of a cycle of lists", name)
+	}
+	if cp.expanded == nil {
+		cp.expanded = map[string][]string{}
+		cp.expanding = map[string]bool{}
+	}
+	l := cp.lists[name]
+	l.used = true
+	cp.expanding[name] = true
+	defer delete(cp.expanding, name)
 	var out []string
-	for _, it := range items {
-		if l, ok := cp.lists[it]; ok {
-			l.used = true
-			sub, err := cp.expandItems(l.items, depth+1)
+	for _, it := range l.items {
+		if _, ok := cp.lists[it]; ok {
+			sub, err := cp.listItems(it)
 			if err != nil {
 				return nil, err
+			}
+			if len(out)+len(sub) > maxListItems {
+				return nil, fmt.Errorf("list %q expands to more than %d items", name, maxListItems)
 			}
 			out = append(out, sub...)
 			continue
 		}
 		out = append(out, unquoteItem(it))
 	}
+	cp.expanded[name] = out
 	return out, nil
 }
 
@@ -921,4 +938,48 @@ func fieldPred(op string, f, rf *cfield) (func(c *ctx, v val) bool, error) {
 		w, ok := rf.at(c, 0)
 		return ok && cmp(v, w)
 	}, nil
+}
+
+// markUsed marks the macros and lists a condition refers to, for the
+// unused-definition warnings.
+func (cp *compiler) markUsed(n node, seen map[string]bool) {
+	switch n := n.(type) {
+	case *andNode:
+		for _, k := range n.kids {
+			cp.markUsed(k, seen)
+		}
+	case *orNode:
+		for _, k := range n.kids {
+			cp.markUsed(k, seen)
+		}
+	case *notNode:
+		cp.markUsed(n.kid, seen)
+	case *identNode:
+		m, ok := cp.macros[n.name]
+		if !ok {
+			return
+		}
+		m.def.used = true
+		if !seen[n.name] && m.ast != nil {
+			seen[n.name] = true
+			cp.markUsed(m.ast, seen)
+		}
+	case *checkNode:
+		vals := n.list
+		if n.listName != "" {
+			vals = []string{n.listName}
+		}
+		cp.markLists(vals, 0)
+	}
+}
+
+func (cp *compiler) markLists(vals []string, depth int) {
+	for _, v := range vals {
+		if l, ok := cp.lists[v]; ok && !l.used {
+			l.used = true
+			if depth < 32 {
+				cp.markLists(l.items, depth+1)
+			}
+		}
+	}
 }

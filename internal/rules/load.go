@@ -694,9 +694,6 @@ func exceptions(file string, n *yaml.Node) ([]*exceptionDef, error) {
 			if vn.Kind != yaml.SequenceNode {
 				return nil, bad("values must be a list")
 			}
-			if len(e.fields) == 0 {
-				return nil, bad("values without fields")
-			}
 			e.values = vn.Content
 		}
 		out = append(out, e)
@@ -712,6 +709,9 @@ var exceptionComps = []string{"=", "==", "!=", "<", "<=", ">", ">=", "contains",
 func exceptionNode(e *exceptionDef) (node, error) {
 	if len(e.values) == 0 {
 		return nil, nil
+	}
+	if len(e.fields) == 0 {
+		return nil, fmt.Errorf("exception %q has values but no fields", e.name)
 	}
 	fieldRefs := make([]*fieldRef, len(e.fields))
 	for i, f := range e.fields {

@@ -28,13 +28,12 @@ type Rule struct {
 	MITRE    MITRE
 	Enabled  bool
 
-	rs      *Ruleset
-	cond    evalFn
-	types   tset
-	out     []outSeg
-	loaded  bool
-	reason  string
-	exclude bool
+	rs     *Ruleset
+	cond   evalFn
+	types  tset
+	out    []outSeg
+	loaded bool
+	reason string
 }
 
 // Status is what became of one rule: loaded or skipped (and why),
@@ -148,6 +147,7 @@ func (l *loader) build() (*Ruleset, error) {
 		if len(excs) > 0 {
 			ast = &andNode{kids: []node{ast, &notNode{kid: &orNode{kids: excs}}}}
 		}
+		cp.markUsed(ast, map[string]bool{})
 		c, err := cp.compile(ast)
 		if err != nil {
 			if se := (*skipError)(nil); errors.As(err, &se) {
