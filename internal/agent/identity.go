@@ -46,12 +46,34 @@ func (c *workloadCache) get(ctx context.Context, res *workload.Resolver, e *even
 	return w
 }
 
-// identify finds the workload of e. When the process is already gone (a
-// container that ran one command within milliseconds) its cgroup can no
-// longer be read, so the ancestry is tried: the nearest live ancestor in a
+// identify finds the workload of e. The sensor names the cgroup of an
+// exec'ing process (Process.CgroupName, read in the kernel), which holds
+// even when the process is gone before its event is handled — a container
+// that ran one command within milliseconds. A container found that way
+// whose runtime knows it is the answer; otherwise the process's cgroup
+// (by ID or /proc), then the ancestry: the nearest live ancestor in a
 // container, else the container runtime's shim, whose "-id" argument names
-// the container.
+// the container. An ID from the cgroup name that the runtime does not know
+// (Docker away, or a container nested in another) is kept as the last
+// resort rather than saying "host".
 func identify(ctx context.Context, res *workload.Resolver, e *event.Event) *event.Workload {
+	var byName *event.Workload
+	if id, rt, ok := workload.ContainerIDFromCgroupName(e.Process.CgroupName); ok {
+		byName = res.ForContainer(ctx, id, rt)
+		if byName.ContainerName != "" {
+			return byName
+		}
+	}
+	w := identifyByProcess(ctx, res, e)
+	if w.ContainerID == "" && byName != nil {
+		return byName
+	}
+	return w
+}
+
+// identifyByProcess finds the workload of e from its process's cgroup, else
+// its ancestry.
+func identifyByProcess(ctx context.Context, res *workload.Resolver, e *event.Event) *event.Workload {
 	w := res.ForCgroupID(ctx, e.Process.CgroupID, int(e.Process.PID))
 	if w != nil && w.ContainerID != "" {
 		return w

@@ -79,6 +79,22 @@ func ContainerIDFromCgroup(path string) (id, runtime string, ok bool) {
 	return "", "", false
 }
 
+// ContainerIDFromCgroupName finds the container ID in the leaf name of a
+// process's cgroup, as the sensor reads it in the kernel at exec: a bare
+// 64-hex ID (Docker and containerd under the cgroupfs driver, runtime
+// unknown) or a systemd scope such as "docker-<id>.scope". It lets a
+// process that is gone before its /proc entry is read still name its
+// container.
+func ContainerIDFromCgroupName(leaf string) (id, runtime string, ok bool) {
+	if isHexID(leaf) {
+		return leaf, "", true
+	}
+	if leaf == "" || strings.ContainsRune(leaf, '/') {
+		return "", "", false
+	}
+	return ContainerIDFromCgroup("/" + leaf)
+}
+
 // PodUIDFromCgroup finds the Kubernetes pod UID in a kubepods cgroup path:
 // /kubepods/burstable/pod<uid>/… (cgroupfs) or
 // …/kubepods-burstable-pod<uid_with_underscores>.slice/… (systemd).

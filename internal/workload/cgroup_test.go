@@ -108,10 +108,34 @@ func TestIdentifyUnified(t *testing.T) {
 	}
 }
 
+func TestContainerIDFromCgroupName(t *testing.T) {
+	for _, tc := range []struct{ leaf, id, runtime string }{
+		{hexA, hexA, ""},
+		{"docker-" + hexA + ".scope", hexA, RuntimeDocker},
+		{"cri-containerd-" + hexB + ".scope", hexB, RuntimeContainerd},
+		{"crio-" + hexB + ".scope", hexB, RuntimeCRIO},
+		{"libpod-" + hexA + ".scope", hexA, RuntimePodman},
+		{"", "", ""},
+		{"/", "", ""},
+		{"session-3.scope", "", ""},
+		{"user-1000.slice", "", ""},
+		{"docker", "", ""},
+		{hexA[:63], "", ""},
+		{"docker/" + hexA, "", ""}, // a path, not a leaf
+		{"DOCKER-" + hexA + ".scope", "", ""},
+	} {
+		id, rt, ok := ContainerIDFromCgroupName(tc.leaf)
+		if id != tc.id || rt != tc.runtime || ok != (tc.id != "") {
+			t.Errorf("ContainerIDFromCgroupName(%q) = %q, %q, %v; want %q, %q", tc.leaf, id, rt, ok, tc.id, tc.runtime)
+		}
+	}
+}
+
 func FuzzContainerIDFromCgroup(f *testing.F) {
 	f.Add("0::/docker/" + hexA)
 	f.Add("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + podU + ".slice/crio-" + hexA + ".scope")
 	f.Add("1:name=systemd:/")
+	f.Add("docker-" + hexA + ".scope")
 	f.Fuzz(func(t *testing.T, line string) {
 		id, _, ok := ContainerIDFromCgroup(line)
 		if ok && id == "" {
@@ -119,6 +143,9 @@ func FuzzContainerIDFromCgroup(f *testing.F) {
 		}
 		if u, ok := PodUIDFromCgroup(line); ok && !isUID(u) {
 			t.Errorf("bad pod uid %q for %q", u, line)
+		}
+		if id, _, ok := ContainerIDFromCgroupName(line); ok && !isHexID(id) && !isContainerdID(id) {
+			t.Errorf("bad id %q from cgroup name %q", id, line)
 		}
 	})
 }
