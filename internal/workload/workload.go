@@ -1,6 +1,7 @@
 // Package workload identifies the workload of an event: the host, a
 // container (Docker, containerd, CRI-O, Podman) and its Kubernetes pod, from
-// the process's cgroup and the container runtime's labels. It never talks
+// the process's cgroup and the container runtime's labels, and the names of
+// its users from the workload's own passwd and group files. It never talks
 // to the Kubernetes API server, and only reads from the runtime: it must
 // not create, change or stop containers.
 package workload
