@@ -1,8 +1,10 @@
 // Package sensor loads Vigil's eBPF programs on tracepoints and turns their
 // ring-buffer records into event.Event values. It needs root
 // (CAP_BPF+CAP_PERFMON+CAP_SYS_ADMIN) and a kernel with BTF; it uses only
-// tracepoints and raw tracepoints (no kprobes, fentry or BPF-LSM). It does
-// not enrich events: parents, ancestors and workloads are filled in later.
+// tracepoints and raw tracepoints, BTF-typed or not (no kprobes, fentry or
+// BPF-LSM). It does not enrich events: parents, ancestors and workloads are
+// filled in later. The only action it takes on processes is the exec policy
+// it is given (SetExecPolicy, DenyExec): SIGKILL at exec, in the kernel.
 package sensor
 
 import (
@@ -87,7 +89,8 @@ type Sensor struct {
 
 // Open loads the programs and attaches them. A program whose tracepoint is
 // missing or that fails to load or attach is switched off with a warning,
-// recorded in Status; the others keep running. Open fails only when the
+// recorded in Status, unless one of its fallbacks attaches (Status then
+// says which); the others keep running. Open fails only when the
 // maps cannot be created or no program could be attached.
 func Open(o Options) (*Sensor, error) {
 	if o.Logger == nil {
