@@ -126,6 +126,9 @@ func Run(ctx context.Context, o Options) error {
 			}
 		}
 	}()
+	if o.Detector != nil {
+		o.Detector.Start(ctx)
+	}
 	if o.Ready != nil {
 		o.Ready(addr)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,7 +33,12 @@ type Detection struct {
 	// Window aggregates repeats of an alert (same rule, workload and
 	// lineage); 0 writes every occurrence.
 	Window time.Duration
-	Logger *slog.Logger
+	// Resolve resolves the DNS names the rules compare connections with
+	// (fd.sip.name, ...); nil uses the host's resolver. WatchNames adds
+	// names to those the rules reference.
+	Resolve    Resolver
+	WatchNames []string
+	Logger     *slog.Logger
 }
 
 // Detector turns events into alerts and responses. Process is called from
@@ -48,6 +54,7 @@ type Detector struct {
 	// recent remembers container-wide actions already taken, so a burst
 	// of alerts freezes a container once.
 	recent map[string]time.Time
+	dns    *dnsWatch
 }
 
 // NewDetector returns a detector for d.
@@ -57,10 +64,21 @@ func NewDetector(d Detection) *Detector {
 	}
 	x := &Detector{prof: d.Profiles, resp: d.Responder, policy: d.Policy,
 		agg: alert.NewAggregator(d.Window, 0), log: d.Logger, recent: make(map[string]time.Time)}
+	names := slices.Clone(d.WatchNames)
 	if d.Rules != nil {
 		x.rules.Store(d.Rules)
+		names = append(names, d.Rules.WatchedNames()...)
 	}
+	slices.Sort(names)
+	x.dns = newDNSWatch(slices.Compact(names), d.Resolve, time.Minute)
 	return x
+}
+
+// Start resolves the watched DNS names once (for at most a few seconds)
+// and keeps them fresh until ctx is done.
+func (d *Detector) Start(ctx context.Context) {
+	d.dns.refresh(ctx, 3*time.Second)
+	go d.dns.run(ctx)
 }
 
 // SetRules replaces the rules, for a reload; the caller keeps the old ones
@@ -71,6 +89,7 @@ func (d *Detector) SetRules(rs *rules.Ruleset) { d.rules.Store(rs) }
 // including aggregate lines of windows that closed.
 func (d *Detector) Process(ctx context.Context, e *event.Event, emit func(*alert.Alert)) {
 	d.pending = d.pending[:0]
+	d.dns.fill(e)
 	if rs := d.rules.Load(); rs != nil {
 		rs.Match(e, func(r *rules.Rule) {
 			d.pending = append(d.pending, fromRule(r, e))

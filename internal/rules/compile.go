@@ -103,6 +103,9 @@ type compiler struct {
 	// expanded caches each list's expansion; expanding detects cycles.
 	expanded  map[string][]string
 	expanding map[string]bool
+	// names collects the DNS names compared with fd.*.name fields, which
+	// the agent resolves (Ruleset.WatchedNames).
+	names map[string]bool
 }
 
 func (cp *compiler) compile(n node) (compiled, error) {
@@ -474,6 +477,7 @@ func (cp *compiler) check(n *checkNode) (compiled, error) {
 		} else {
 			vals = []string{n.value}
 		}
+		cp.noteNames(n.field.name, vals)
 		p, err := cp.pred(n.op, f, vals)
 		if err != nil {
 			return compiled{}, fmt.Errorf("column %d: %w", n.pos+1, err)

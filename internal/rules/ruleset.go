@@ -56,6 +56,7 @@ type Ruleset struct {
 	byType   map[string][]*Rule
 	other    []*Rule // rules for event types no rule names
 	warnings []string
+	watched  []string
 	nscratch int
 	counter  atomic.Uint64
 	pool     sync.Pool
@@ -193,6 +194,7 @@ func (l *loader) build() (*Ruleset, error) {
 		rs.warnings = append(rs.warnings, fmt.Sprintf("output field %s cannot be filled and renders as <NA> (in %d rules: %s)",
 			f, len(outWarn[f]), strings.Join(outWarn[f], "; ")))
 	}
+	rs.watched = cp.watched()
 	return rs, nil
 }
 
