@@ -249,3 +249,50 @@ func benignEvents() []*event.Event {
 	ssh.Process.Exe = "/usr/bin/ssh"
 	return []*event.Event{ls, cat, w, curl, nginx, fork, exit, ssh}
 }
+
+// TestStableRulesNearMiss: changing the one detail each rule keys on
+// makes it stay silent, so the firing test above is not vacuous.
+func TestStableRulesNearMiss(t *testing.T) {
+	rs, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	miss := map[string]func(e *event.Event){
+		"Directory traversal monitored file read":                  func(e *event.Event) { e.File.Path = "/etc/passwd" },
+		"Read sensitive file trusted after startup":                func(e *event.Event) { e.Process.StartTime = t0.Add(-time.Second) },
+		"Read sensitive file untrusted":                            func(e *event.Event) { e.Process.Name = "sshd" },
+		"Run shell untrusted":                                      func(e *event.Event) { e.Parent.Name = "bash" },
+		"System user interactive":                                  func(e *event.Event) { e.Process.User = "alice" },
+		"Terminal shell in container":                              func(e *event.Event) { e.Process.TTYNr = 0 },
+		"Contact K8S API Server From Container":                    func(e *event.Event) { e.Workload.ImageDigest = ""; e.Workload.PodNamespace = "kube-system" },
+		"Netcat Remote Code Execution in Container":                func(e *event.Event) { e.Process.Args = []string{"nc", "-l", "4444"} },
+		"Search Private Keys or Passwords":                         func(e *event.Event) { e.Process.Args = []string{"find", "/", "-name", "notes"} },
+		"Clear Log Activities":                                     func(e *event.Event) { e.File.Flags = unix.O_WRONLY | unix.O_APPEND },
+		"Remove Bulk Data from Disk":                               func(e *event.Event) { e.Process.Name = "rm" },
+		"Create Symlink Over Sensitive Files":                      func(e *event.Event) { e.File.Path = "/tmp/target" },
+		"Create Hardlink Over Sensitive Files":                     func(e *event.Event) { e.File.Path = "/etc/hostname" },
+		"Packet socket created in container":                       func(e *event.Event) { e.Workload = &event.Workload{Host: "node-1"} },
+		"Redirect STDOUT/STDIN to Network Connection in Container": func(e *event.Event) { e.Ret = 5 },
+		"Linux Kernel Module Injection Detected":                   func(e *event.Event) { e.Process.CapEff = 1 << unix.CAP_SYS_ADMIN },
+		"Debugfs Launched in Privileged Container":                 func(e *event.Event) { e.Workload.Privileged = false },
+		"Detect release_agent File Container Escapes":              func(e *event.Event) { e.Process.CapEff = 1 << unix.CAP_DAC_OVERRIDE },
+		"PTRACE attached to process":                               func(e *event.Event) { e.Detail.Request = unix.PTRACE_PEEKDATA },
+		"PTRACE anti-debug attempt":                                func(e *event.Event) { e.Detail.Request = unix.PTRACE_CONT },
+		"Find AWS Credentials":                                     func(e *event.Event) { e.Process.Args = []string{"grep", "-r", "password", "/home"} },
+		"Execution from /dev/shm":                                  func(e *event.Event) { e.Process.Args = []string{"/tmp/x"} },
+		"Drop and execute new binary in container":                 func(e *event.Event) { e.Process.ExeUpper = false },
+		"Disallowed SSH Connection Non Standard Port":              func(e *event.Event) { e.Net.Dst = netip.MustParseAddrPort("10.1.2.3:443") },
+		"Fileless execution via memfd_create":                      func(e *event.Event) { e.Parent.Name = "runc" },
+	}
+	for name, e := range stableCases() {
+		f, ok := miss[name]
+		if !ok {
+			t.Errorf("no near miss for %q", name)
+			continue
+		}
+		f(e)
+		if got := matchNames(rs, e); len(got) != 0 {
+			t.Errorf("%s: near miss fired %v", name, got)
+		}
+	}
+}
