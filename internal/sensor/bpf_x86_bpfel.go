@@ -20,6 +20,7 @@ const (
 	bpfMapEvents            = "events"
 	bpfMapExecDeny          = "exec_deny"
 	bpfMapExecPolicy        = "exec_policy"
+	bpfMapExecveatTids      = "execveat_tids"
 	bpfMapPending           = "pending"
 	bpfMapScratch           = "scratch"
 	bpfMapSensitive         = "sensitive"
@@ -36,6 +37,7 @@ const (
 	bpfProgEnterDup         = "enter_dup"
 	bpfProgEnterDup2        = "enter_dup2"
 	bpfProgEnterDup3        = "enter_dup3"
+	bpfProgEnterExecveat    = "enter_execveat"
 	bpfProgEnterFchmodat    = "enter_fchmodat"
 	bpfProgEnterFchmodat2   = "enter_fchmodat2"
 	bpfProgEnterFchown      = "enter_fchown"
@@ -82,6 +84,7 @@ const (
 	bpfProgExitDup          = "exit_dup"
 	bpfProgExitDup2         = "exit_dup2"
 	bpfProgExitDup3         = "exit_dup3"
+	bpfProgExitExecveat     = "exit_execveat"
 	bpfProgExitFchmodat     = "exit_fchmodat"
 	bpfProgExitFchmodat2    = "exit_fchmodat2"
 	bpfProgExitFchown       = "exit_fchown"
@@ -180,6 +183,7 @@ type bpfProgramSpecs struct {
 	EnterDup         *ebpf.ProgramSpec `ebpf:"enter_dup"`
 	EnterDup2        *ebpf.ProgramSpec `ebpf:"enter_dup2"`
 	EnterDup3        *ebpf.ProgramSpec `ebpf:"enter_dup3"`
+	EnterExecveat    *ebpf.ProgramSpec `ebpf:"enter_execveat"`
 	EnterFchmodat    *ebpf.ProgramSpec `ebpf:"enter_fchmodat"`
 	EnterFchmodat2   *ebpf.ProgramSpec `ebpf:"enter_fchmodat2"`
 	EnterFchown      *ebpf.ProgramSpec `ebpf:"enter_fchown"`
@@ -226,6 +230,7 @@ type bpfProgramSpecs struct {
 	ExitDup          *ebpf.ProgramSpec `ebpf:"exit_dup"`
 	ExitDup2         *ebpf.ProgramSpec `ebpf:"exit_dup2"`
 	ExitDup3         *ebpf.ProgramSpec `ebpf:"exit_dup3"`
+	ExitExecveat     *ebpf.ProgramSpec `ebpf:"exit_execveat"`
 	ExitFchmodat     *ebpf.ProgramSpec `ebpf:"exit_fchmodat"`
 	ExitFchmodat2    *ebpf.ProgramSpec `ebpf:"exit_fchmodat2"`
 	ExitFchown       *ebpf.ProgramSpec `ebpf:"exit_fchown"`
@@ -272,13 +277,14 @@ type bpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	Drops      *ebpf.MapSpec `ebpf:"drops"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	ExecDeny   *ebpf.MapSpec `ebpf:"exec_deny"`
-	ExecPolicy *ebpf.MapSpec `ebpf:"exec_policy"`
-	Pending    *ebpf.MapSpec `ebpf:"pending"`
-	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
-	Sensitive  *ebpf.MapSpec `ebpf:"sensitive"`
+	Drops        *ebpf.MapSpec `ebpf:"drops"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	ExecDeny     *ebpf.MapSpec `ebpf:"exec_deny"`
+	ExecPolicy   *ebpf.MapSpec `ebpf:"exec_policy"`
+	ExecveatTids *ebpf.MapSpec `ebpf:"execveat_tids"`
+	Pending      *ebpf.MapSpec `ebpf:"pending"`
+	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
+	Sensitive    *ebpf.MapSpec `ebpf:"sensitive"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -308,13 +314,14 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	Drops      *ebpf.Map `ebpf:"drops"`
-	Events     *ebpf.Map `ebpf:"events"`
-	ExecDeny   *ebpf.Map `ebpf:"exec_deny"`
-	ExecPolicy *ebpf.Map `ebpf:"exec_policy"`
-	Pending    *ebpf.Map `ebpf:"pending"`
-	Scratch    *ebpf.Map `ebpf:"scratch"`
-	Sensitive  *ebpf.Map `ebpf:"sensitive"`
+	Drops        *ebpf.Map `ebpf:"drops"`
+	Events       *ebpf.Map `ebpf:"events"`
+	ExecDeny     *ebpf.Map `ebpf:"exec_deny"`
+	ExecPolicy   *ebpf.Map `ebpf:"exec_policy"`
+	ExecveatTids *ebpf.Map `ebpf:"execveat_tids"`
+	Pending      *ebpf.Map `ebpf:"pending"`
+	Scratch      *ebpf.Map `ebpf:"scratch"`
+	Sensitive    *ebpf.Map `ebpf:"sensitive"`
 }
 
 func (m *bpfMaps) Close() error {
@@ -323,6 +330,7 @@ func (m *bpfMaps) Close() error {
 		m.Events,
 		m.ExecDeny,
 		m.ExecPolicy,
+		m.ExecveatTids,
 		m.Pending,
 		m.Scratch,
 		m.Sensitive,
@@ -353,6 +361,7 @@ type bpfPrograms struct {
 	EnterDup         *ebpf.Program `ebpf:"enter_dup"`
 	EnterDup2        *ebpf.Program `ebpf:"enter_dup2"`
 	EnterDup3        *ebpf.Program `ebpf:"enter_dup3"`
+	EnterExecveat    *ebpf.Program `ebpf:"enter_execveat"`
 	EnterFchmodat    *ebpf.Program `ebpf:"enter_fchmodat"`
 	EnterFchmodat2   *ebpf.Program `ebpf:"enter_fchmodat2"`
 	EnterFchown      *ebpf.Program `ebpf:"enter_fchown"`
@@ -399,6 +408,7 @@ type bpfPrograms struct {
 	ExitDup          *ebpf.Program `ebpf:"exit_dup"`
 	ExitDup2         *ebpf.Program `ebpf:"exit_dup2"`
 	ExitDup3         *ebpf.Program `ebpf:"exit_dup3"`
+	ExitExecveat     *ebpf.Program `ebpf:"exit_execveat"`
 	ExitFchmodat     *ebpf.Program `ebpf:"exit_fchmodat"`
 	ExitFchmodat2    *ebpf.Program `ebpf:"exit_fchmodat2"`
 	ExitFchown       *ebpf.Program `ebpf:"exit_fchown"`
@@ -456,6 +466,7 @@ func (p *bpfPrograms) Close() error {
 		p.EnterDup,
 		p.EnterDup2,
 		p.EnterDup3,
+		p.EnterExecveat,
 		p.EnterFchmodat,
 		p.EnterFchmodat2,
 		p.EnterFchown,
@@ -502,6 +513,7 @@ func (p *bpfPrograms) Close() error {
 		p.ExitDup,
 		p.ExitDup2,
 		p.ExitDup3,
+		p.ExitExecveat,
 		p.ExitFchmodat,
 		p.ExitFchmodat2,
 		p.ExitFchown,

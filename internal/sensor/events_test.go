@@ -53,6 +53,14 @@ func helper(mode string) int {
 		}
 		unix.Exec("/bin/true", []string{"true"}, nil)
 		return 3
+	case "execveat-path":
+		p, _ := unix.BytePtrFromString("/bin/true")
+		argv := []*byte{p, nil}
+		envv := []*byte{nil}
+		fdcwd := unix.AT_FDCWD
+		unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fdcwd), uintptr(unsafe.Pointer(p)),
+			uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])), 0, 0)
+		return 3
 	case "wait-execveat":
 		// Wait for the test to set a policy, then exec a memfd.
 		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
@@ -465,6 +473,15 @@ func TestExecMemfd(t *testing.T) {
 		})
 		if !ev.Process.ExeMemfd || ev.Process.ExeUpper {
 			t.Errorf("exe_memfd = %v, exe_upper = %v; want true, false", ev.Process.ExeMemfd, ev.Process.ExeUpper)
+		}
+	})
+	t.Run("execveat of a path", func(t *testing.T) {
+		pid := start(t, helperCmd(t, "execveat-path"))
+		ev := await(t, c, "process_exec of /bin/true", func(ev event.Event) bool {
+			return ev.Type == event.ProcessExec && ev.Process.PID == pid && ev.Process.Exe == "/bin/true"
+		})
+		if ev.Syscall != "execveat" || ev.Process.ExeMemfd {
+			t.Errorf("syscall %q, exe_memfd %v; want execveat, false", ev.Syscall, ev.Process.ExeMemfd)
 		}
 	})
 	t.Run("deleted file", func(t *testing.T) {

@@ -30,6 +30,8 @@ func sysProgram(name string) program {
 // programs are every program, by the name Options.Disable and Status use.
 var programs = []program{
 	{name: "exec", parts: []part{{"sched_exec", "sched", "sched_process_exec"}}},
+	// execveat only marks the thread for exec to name the syscall.
+	sysProgram("execveat"),
 	{name: "fork", parts: []part{{"sched_fork", "", "sched_process_fork"}}},
 	{name: "exit", parts: []part{{"sched_exit", "sched", "sched_process_exit"}}},
 	sysProgram("openat"),

@@ -145,13 +145,6 @@ func decodeExec(ev *event.Event, b []byte) {
 	p.TTY = ttyName(cstring(b[execTTYOff : execTTYOff+ttyLen]))
 	p.CgroupName = cstring(b[execCgroupOff : execCgroupOff+cgroupLen])
 	p.Exe = cstring(b[execFilenameOff : execFilenameOff+pathLen])
-	// The kernel names the file of execveat(fd, "", AT_EMPTY_PATH) and of
-	// execveat(fd, relative path) "/dev/fd/N[/path]"; the syscall number
-	// read at sched_process_exec says execve for these on this project's
-	// kernel, so the name is the better witness.
-	if ev.Syscall == "execve" && strings.HasPrefix(p.Exe, "/dev/fd/") {
-		ev.Syscall = "execveat"
-	}
 	n := int(le.Uint32(b[execArgsLenOff:]))
 	n = min(n, argsLen)
 	args := b[execArgsOff : execArgsOff+n]

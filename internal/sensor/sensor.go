@@ -130,7 +130,7 @@ func Open(o Options) (*Sensor, error) {
 	replace := map[string]*ebpf.Map{
 		"events": s.maps.Events, "drops": s.maps.Drops, "pending": s.maps.Pending,
 		"scratch": s.maps.Scratch, "sensitive": s.maps.Sensitive,
-		"exec_policy": s.maps.ExecPolicy, "exec_deny": s.maps.ExecDeny,
+		"exec_policy": s.maps.ExecPolicy, "exec_deny": s.maps.ExecDeny, "execveat_tids": s.maps.ExecveatTids,
 	}
 	attached := 0
 	for _, p := range programs {

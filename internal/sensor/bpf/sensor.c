@@ -145,6 +145,16 @@ struct deny_key {
 	u64 ino;
 };
 
+// Threads inside execveat, by tid: sched_process_exec tells execveat from
+// execve with them (the syscall number in the task's registers says
+// execve for both by then).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, u8);
+} execveat_tids SEC(".maps");
+
 // Set by the loader: 1 when the process's cgroup name is taken from the
 // cgroup v2 hierarchy, 0 for the cpuset v1 hierarchy.
 volatile const u32 cgroup_v2 = 0;
@@ -285,6 +295,27 @@ static __always_inline void fill_cgroup(struct exec_rec *r, struct task_struct *
 		bpf_probe_read_kernel_str(r->cgroup, sizeof(r->cgroup), BPF_CORE_READ(cg, kn, name));
 }
 
+#define NR_EXECVE 59
+#define NR_EXECVEAT 322
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int enter_execveat(void *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u8 one = 1;
+	bpf_map_update_elem(&execveat_tids, &tid, &one, BPF_ANY);
+	return 0;
+}
+
+// A failed execveat: forget the thread.
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int exit_execveat(void *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&execveat_tids, &tid);
+	return 0;
+}
+
 SEC("tracepoint/sched/sched_process_exec")
 int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
@@ -293,9 +324,15 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 		count_drop();
 		return 0;
 	}
-	// execve or execveat: the syscall this exec returns from.
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	fill_hdr(&r->h, K_EXEC, (u16)BPF_CORE_READ(regs, orig_ax));
+	// execve or execveat: the syscall this exec returns from. old_pid is
+	// the thread's id before exec made it the leader.
+	u32 old = ctx->old_pid;
+	u16 nr = NR_EXECVE;
+	if (bpf_map_lookup_elem(&execveat_tids, &old)) {
+		nr = NR_EXECVEAT;
+		bpf_map_delete_elem(&execveat_tids, &old);
+	}
+	fill_hdr(&r->h, K_EXEC, nr);
 
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	struct file *exe = BPF_CORE_READ(t, mm, exe_file);
