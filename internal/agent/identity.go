@@ -16,10 +16,12 @@ import (
 type workloadCache struct {
 	max int
 	m   map[int32]*event.Workload
+	// names resolves user and group names (users.go).
+	names *workload.Names
 }
 
 func newWorkloadCache(max int) *workloadCache {
-	return &workloadCache{max: max, m: make(map[int32]*event.Workload)}
+	return &workloadCache{max: max, m: make(map[int32]*event.Workload), names: workload.NewNames(workload.NamesOptions{})}
 }
 
 func (c *workloadCache) get(ctx context.Context, res *workload.Resolver, e *event.Event) *event.Workload {
