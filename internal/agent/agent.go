@@ -115,6 +115,7 @@ func Run(ctx context.Context, o Options) error {
 				procs.Update(&e)
 				procs.Enrich(&e)
 				e.Workload = byPID.get(ctx, res, &e)
+				byPID.nameUsers(&e)
 				m.events.WithLabelValues(e.Type.String()).Inc()
 				select {
 				case enriched <- e:
