@@ -128,6 +128,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 	if o.Detector != nil {
+		o.Detector.enf = s
 		o.Detector.Start(ctx)
 	}
 	if o.Ready != nil {

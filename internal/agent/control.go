@@ -66,6 +66,7 @@ func controlHandler(d *Detector) http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		d.modesChanged.Store(true)
 		if err := d.prof.Save(); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -86,6 +87,7 @@ func controlHandler(d *Detector) http.Handler {
 			http.Error(w, err.Error(), status)
 			return
 		}
+		d.modesChanged.Store(true)
 		if err := d.prof.Save(); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/vigil-cwpp/vigil/internal/profile"
 	"github.com/vigil-cwpp/vigil/internal/response"
 	"github.com/vigil-cwpp/vigil/internal/rules"
+	"github.com/vigil-cwpp/vigil/internal/sensor"
 )
 
 // Detection configures what the agent decides and does about events.
@@ -55,6 +57,21 @@ type Detector struct {
 	// of alerts freezes a container once.
 	recent map[string]time.Time
 	dns    *dnsWatch
+	// enf puts exec policies in the kernel for protect-mode zero-drift
+	// classes; nsClass is the class of each container mount namespace
+	// seen, nsKill whether its policy is set.
+	enf     execEnforcer
+	nsClass map[uint32]string
+	nsKill  map[uint32]bool
+	// modesChanged is set by the control API after a mode change or an
+	// import; the event goroutine then re-applies the exec policies.
+	modesChanged atomic.Bool
+}
+
+// execEnforcer is the sensor's in-kernel exec policy.
+type execEnforcer interface {
+	SetExecPolicy(mntNS uint32, p sensor.ExecPolicy) error
+	ClearExecPolicy(mntNS uint32) error
 }
 
 // NewDetector returns a detector for d.
@@ -63,7 +80,8 @@ func NewDetector(d Detection) *Detector {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	x := &Detector{prof: d.Profiles, resp: d.Responder, policy: d.Policy,
-		agg: alert.NewAggregator(d.Window, 0), log: d.Logger, recent: make(map[string]time.Time)}
+		agg: alert.NewAggregator(d.Window, 0), log: d.Logger, recent: make(map[string]time.Time),
+		nsClass: make(map[uint32]string), nsKill: make(map[uint32]bool)}
 	names := slices.Clone(d.WatchNames)
 	if d.Rules != nil {
 		x.rules.Store(d.Rules)
@@ -90,14 +108,18 @@ func (d *Detector) SetRules(rs *rules.Ruleset) { d.rules.Store(rs) }
 func (d *Detector) Process(ctx context.Context, e *event.Event, emit func(*alert.Alert)) {
 	d.pending = d.pending[:0]
 	d.dns.fill(e)
+	if d.modesChanged.Load() && d.modesChanged.Swap(false) {
+		d.refreshExecPolicies()
+	}
+	d.track(e)
 	if rs := d.rules.Load(); rs != nil {
 		rs.Match(e, func(r *rules.Rule) {
 			d.pending = append(d.pending, fromRule(r, e))
 		})
 	}
 	if d.prof != nil {
-		for _, dv := range d.prof.Observe(e) {
-			d.pending = append(d.pending, fromDeviation(dv, e))
+		if devs := d.prof.Observe(e); len(devs) > 0 {
+			d.pending = append(d.pending, fromDeviations(devs, e))
 		}
 	}
 	for _, a := range d.pending {
@@ -122,8 +144,64 @@ func (d *Detector) Process(ctx context.Context, e *event.Event, emit func(*alert
 
 // Tick closes aggregation windows that ended by now, for quiet periods.
 func (d *Detector) Tick(now time.Time, emit func(*alert.Alert)) {
+	d.refreshExecPolicies()
 	for _, a := range d.agg.Flush(now) {
 		emit(&a)
+	}
+}
+
+// track notes the mount namespace of each container seen, so that the
+// in-kernel exec policy can be set for it when its class is protected.
+func (d *Detector) track(e *event.Event) {
+	if d.enf == nil || d.prof == nil || e.Workload == nil || e.Workload.ContainerID == "" || e.Process.MntNS == 0 {
+		return
+	}
+	ns := e.Process.MntNS
+	if _, ok := d.nsClass[ns]; ok {
+		return
+	}
+	if len(d.nsClass) >= 8192 {
+		clear(d.nsClass) // the kernel policies stay; the namespaces are re-learned as they are seen
+	}
+	class := profile.ClassOf(e.Workload)
+	d.nsClass[ns] = class
+	d.applyExecPolicy(ns, class)
+}
+
+// applyExecPolicy sets or clears ns's exec policy: in protect mode with
+// zero drift, an exec of a binary that is not from the image (overlayfs
+// upper layer) or of a memfd is killed by the kernel before it runs.
+func (d *Detector) applyExecPolicy(ns uint32, class string) {
+	p, ok := d.prof.Get(class)
+	want := ok && p.Mode == profile.Protect && p.ZeroDrift
+	if want == d.nsKill[ns] {
+		return
+	}
+	var err error
+	if want {
+		err = d.enf.SetExecPolicy(ns, sensor.ExecPolicy{KillUpperLayer: true, KillMemfd: true})
+	} else {
+		err = d.enf.ClearExecPolicy(ns)
+	}
+	if err != nil {
+		d.log.Warn("in-kernel exec policy", "class", class, "mnt_ns", ns, "err", err)
+		return
+	}
+	if want {
+		d.nsKill[ns] = true
+	} else {
+		delete(d.nsKill, ns)
+	}
+	d.log.Info("in-kernel exec policy", "class", class, "mnt_ns", ns, "kill_drift", want)
+}
+
+// refreshExecPolicies re-applies the policies after a mode change.
+func (d *Detector) refreshExecPolicies() {
+	if d.enf == nil || d.prof == nil {
+		return
+	}
+	for ns, class := range d.nsClass {
+		d.applyExecPolicy(ns, class)
 	}
 }
 
@@ -164,26 +242,48 @@ var deviationRules = map[string]struct{ name, tactic, technique string }{
 	"drift":    {"Profile deviation: binary not in the image", "TA0003 Persistence", "T1525"},
 }
 
-func fromDeviation(dv profile.Deviation, e *event.Event) *alert.Alert {
+// deviationOrder ranks deviation kinds: an event's alert is named after
+// its most telling one (an unknown executable implies an unknown pair).
+var deviationOrder = []string{"drift", "exec", "pair", "listen", "outbound", "write"}
+
+// fromDeviations makes one alert of an event's deviations.
+func fromDeviations(devs []profile.Deviation, e *event.Event) *alert.Alert {
 	ev := *e
-	r, ok := deviationRules[dv.Kind]
+	slices.SortStableFunc(devs, func(a, b profile.Deviation) int {
+		return rank(a.Kind) - rank(b.Kind)
+	})
+	first := devs[0]
+	r, ok := deviationRules[first.Kind]
 	if !ok {
-		r.name = "Profile deviation: " + dv.Kind
+		r.name = "Profile deviation: " + first.Kind
 	}
 	prio := "WARNING"
-	if dv.Block {
+	if first.Block {
 		prio = "CRITICAL"
+	}
+	tags := []string{"profile", "mode_" + string(first.Mode)}
+	details := make([]string, 0, len(devs))
+	for _, dv := range devs {
+		tags = append(tags, "profile_"+dv.Kind)
+		details = append(details, dv.Detail)
 	}
 	a := &alert.Alert{
 		Time: e.Time, Type: "alert", Rule: r.name, Priority: prio, Source: alert.SourceProfile,
-		Tags:   []string{"profile", "profile_" + dv.Kind, "mode_" + string(dv.Mode)},
-		Output: fmt.Sprintf("%s | class=%s mode=%s %s", r.name, dv.Class, dv.Mode, dv.Detail),
+		Tags:   tags,
+		Output: fmt.Sprintf("%s | class=%s mode=%s %s", r.name, first.Class, first.Mode, strings.Join(details, "; ")),
 		Event:  &ev,
 	}
 	if r.tactic != "" {
 		a.Tactics, a.Techniques = []string{r.tactic}, []string{r.technique}
 	}
 	return a
+}
+
+func rank(kind string) int {
+	if i := slices.Index(deviationOrder, kind); i >= 0 {
+		return i
+	}
+	return len(deviationOrder)
 }
 
 // respond applies the policy to a and records the outcomes on it.

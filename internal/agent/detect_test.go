@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-cwpp/vigil/internal/alert"
+	"github.com/vigil-cwpp/vigil/internal/event"
+	"github.com/vigil-cwpp/vigil/internal/profile"
+	"github.com/vigil-cwpp/vigil/internal/rules"
+	"github.com/vigil-cwpp/vigil/internal/sensor"
+)
+
+var testWorkload = &event.Workload{Host: "node", ContainerID: strings.Repeat("ab", 32), Image: "shop/web:1.0", ImageDigest: "sha256:1111"}
+
+func shadowRead(t time.Time) *event.Event {
+	return &event.Event{
+		Time: t, Type: event.FileOpen, Syscall: "openat", Ret: 3,
+		Process:  event.Process{PID: 42, Name: "cat", Exe: "/usr/bin/cat", Args: []string{"cat", "/etc/shadow"}, MntNS: 4026532000},
+		Parent:   &event.Process{PID: 41, Name: "sh", Exe: "/bin/sh"},
+		File:     &event.File{Path: "/etc/shadow"},
+		Workload: testWorkload,
+	}
+}
+
+func TestDetectorRulesAndAggregation(t *testing.T) {
+	rs, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDetector(Detection{Rules: rs, Window: time.Minute})
+	var got []*alert.Alert
+	emit := func(a *alert.Alert) { c := *a; got = append(got, &c) }
+	t0 := time.Unix(1_700_000_000, 0)
+	for i := range 5 {
+		d.Process(t.Context(), shadowRead(t0.Add(time.Duration(i)*time.Second)), emit)
+	}
+	if len(got) != 1 {
+		t.Fatalf("5 identical reads gave %d alert lines, want 1 now and the rest aggregated: %+v", len(got), got)
+	}
+	a := got[0]
+	if a.Rule != "Read sensitive file untrusted" || a.Priority != "WARNING" || a.Type != "alert" || a.Count != 1 {
+		t.Errorf("alert = {%q %q %q count %d}", a.Rule, a.Priority, a.Type, a.Count)
+	}
+	if len(a.Techniques) == 0 || a.Techniques[0] != "T1555" || len(a.Tactics) == 0 || !strings.Contains(a.Tactics[0], "Credential Access") {
+		t.Errorf("MITRE = %q %q, want T1555 / Credential Access", a.Tactics, a.Techniques)
+	}
+	if !strings.Contains(a.Output, "/etc/shadow") || a.Event == nil || a.Event.Workload.ContainerID != testWorkload.ContainerID {
+		t.Errorf("output %q / event %+v", a.Output, a.Event)
+	}
+	d.Tick(t0.Add(2*time.Minute), emit)
+	if len(got) != 2 || !got[1].Aggregate || got[1].Count != 4 {
+		t.Fatalf("after the window: %d lines, last %+v; want an aggregate of 4", len(got), got[len(got)-1])
+	}
+}
+
+// fakeEnforcer records the exec policies the detector sets.
+type fakeEnforcer struct {
+	mu  sync.Mutex
+	set map[uint32]sensor.ExecPolicy
+}
+
+func (f *fakeEnforcer) SetExecPolicy(ns uint32, p sensor.ExecPolicy) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.set[ns] = p
+	return nil
+}
+
+func (f *fakeEnforcer) ClearExecPolicy(ns uint32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.set, ns)
+	return nil
+}
+
+func TestDetectorProfilesAndExecPolicy(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	ps, err := profile.New(profile.Options{Learn: time.Minute, Now: func() time.Time { return now }, ZeroDrift: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDetector(Detection{Profiles: ps})
+	enf := &fakeEnforcer{set: map[uint32]sensor.ExecPolicy{}}
+	d.enf = enf
+	var got []*alert.Alert
+	emit := func(a *alert.Alert) { got = append(got, a) }
+	exec := func(exe string) *event.Event {
+		return &event.Event{Time: now, Type: event.ProcessExec, Syscall: "execve",
+			Process:  event.Process{PID: 7, Name: exe[strings.LastIndexByte(exe, '/')+1:], Exe: exe, MntNS: 4026532001},
+			Parent:   &event.Process{PID: 1, Name: "sh", Exe: "/bin/sh"},
+			Workload: testWorkload}
+	}
+	d.Process(t.Context(), exec("/bin/ls"), emit) // learned
+	now = now.Add(2 * time.Minute)                // promoted to monitor
+	d.Process(t.Context(), exec("/usr/bin/id"), emit)
+	if len(got) != 1 || got[0].Source != alert.SourceProfile || got[0].Priority != "WARNING" ||
+		!strings.Contains(got[0].Rule, "unexpected executable") {
+		for _, a := range got {
+			t.Logf("alert %s %s %s", a.Rule, a.Priority, a.Output)
+		}
+		t.Fatalf("monitor-mode deviation: %d alerts", len(got))
+	}
+	if len(enf.set) != 0 {
+		t.Fatalf("exec policy set in monitor mode: %v", enf.set)
+	}
+	class := profile.ClassOf(testWorkload)
+	var buf bytes.Buffer
+	if err := ps.Export(&buf, class); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.SetMode(class, profile.Protect); err != nil {
+		t.Fatal(err)
+	}
+	d.modesChanged.Store(true)
+	d.Process(t.Context(), exec("/usr/bin/whoami"), emit)
+	if len(got) != 2 || got[1].Priority != "CRITICAL" {
+		t.Fatalf("protect-mode deviation: %+v", got[len(got)-1])
+	}
+	if p, ok := enf.set[4026532001]; !ok || !p.KillUpperLayer || !p.KillMemfd {
+		t.Errorf("protect + zero drift: kernel policy %v, want upper-layer and memfd kills for the container's mount namespace", enf.set)
+	}
+	if err := ps.SetMode(class, profile.Monitor); err != nil {
+		t.Fatal(err)
+	}
+	d.modesChanged.Store(true)
+	d.Process(context.Background(), exec("/bin/ls"), emit)
+	if len(enf.set) != 0 {
+		t.Errorf("back in monitor: kernel policy still %v", enf.set)
+	}
+}
