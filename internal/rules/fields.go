@@ -733,8 +733,8 @@ func l4proto(c *ctx) (string, bool) {
 	return "", false
 }
 
-// epAddr returns the address of one end: which is 'c' client, 's' server,
-// 'l' local, 'r' remote.
+// ep returns one end of the event's connection: which is 'c' client, 's'
+// server, 'l' local, 'r' remote.
 func ep(c *ctx, which byte) (netip.AddrPort, bool) {
 	cl, sv, ok := endpoints(c.e)
 	if !ok {
@@ -751,7 +751,7 @@ func ep(c *ctx, which byte) (netip.AddrPort, bool) {
 	case 'r':
 		ap = c.e.Net.Dst
 	}
-	return ap, ap.IsValid() || ap.Addr().IsValid()
+	return ap, ap.Addr().IsValid()
 }
 
 func epIP(which byte) func(c *ctx, a *farg, i int) (netip.Addr, bool) {
@@ -760,7 +760,7 @@ func epIP(which byte) func(c *ctx, a *farg, i int) (netip.Addr, bool) {
 			return netip.Addr{}, false
 		}
 		ap, ok := ep(c, which)
-		return ap.Addr(), ok && ap.Addr().IsValid()
+		return ap.Addr(), ok
 	}
 }
 
@@ -778,9 +778,6 @@ func anyIP(c *ctx, a *farg, i int) (netip.Addr, bool) {
 func epPort(which byte) func(c *ctx, a *farg) (int64, bool) {
 	return func(c *ctx, a *farg) (int64, bool) {
 		ap, ok := ep(c, which)
-		if !ok || ap.Port() == 0 && (which == 'c' || which == 'l') && !ap.Addr().IsValid() {
-			return 0, false
-		}
 		return int64(ap.Port()), ok
 	}
 }
