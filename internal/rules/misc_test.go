@@ -106,8 +106,8 @@ func TestRender(t *testing.T) {
 		t.Errorf("Render:\n got %s\nwant %s", got, want)
 	}
 	// %(field) form, a literal %, unknown fields
-	rs = mustLoad(t, "- rule: r\n  desc: d\n  condition: evt.type=execve\n  output: '100% %(proc.name)/%proc.pid %nope.field %proc.aname[2]. end'\n  priority: INFO\n")
-	if got, want := rs.Rules()[0].Render(exec("bash", "bash")), "100% bash/4242 <NA> sshd. end"; got != want {
+	rs = mustLoad(t, "- rule: r\n  desc: d\n  condition: evt.type=execve\n  output: '100% %(proc.name)/%proc.pid %nope.field %proc.aname[2]. %toupper(basename(proc.exepath)) %tolower( end'\n  priority: INFO\n")
+	if got, want := rs.Rules()[0].Render(exec("bash", "bash")), "100% bash/4242 <NA> sshd. BASH %tolower( end"; got != want {
 		t.Errorf("Render = %q, want %q", got, want)
 	}
 }

@@ -172,6 +172,11 @@ func (l *loader) build() (*Ruleset, error) {
 	}
 	rs.nscratch = cp.nscratch
 	rs.index()
+	for _, r := range rs.active {
+		if r.types.neg {
+			l.warnings = append(l.warnings, fmt.Sprintf("%s:%d: rule %q does not restrict evt.type: it is evaluated for every event", r.File, r.Line, r.Name))
+		}
+	}
 
 	// warnings
 	rs.warnings = append(rs.warnings, l.warnings...)
@@ -262,7 +267,26 @@ func (cp *compiler) output(format string, unknown func(field string)) []outSeg {
 		}
 		var name string
 		end := i + 1
-		if format[end] == '(' {
+		if t := transformerAt(format[end:]); t != "" {
+			// %tolower(proc.name): up to the matching parenthesis
+			depth, j := 0, end
+			for ; j < len(format); j++ {
+				if format[j] == '(' {
+					depth++
+				} else if format[j] == ')' {
+					depth--
+					if depth == 0 {
+						break
+					}
+				}
+			}
+			if j == len(format) {
+				lit.WriteByte(c)
+				continue
+			}
+			name = format[end : j+1]
+			end = j + 1
+		} else if format[end] == '(' {
 			j := strings.IndexByte(format[end:], ')')
 			if j < 0 {
 				lit.WriteByte(c)
@@ -306,6 +330,16 @@ func (cp *compiler) output(format string, unknown func(field string)) []outSeg {
 	}
 	flush()
 	return segs
+}
+
+// transformerAt returns the transformer s starts with ("tolower(" …).
+func transformerAt(s string) string {
+	for _, t := range transformers {
+		if strings.HasPrefix(s, t) {
+			return t
+		}
+	}
+	return ""
 }
 
 // Render is the rule's output with its fields filled from e; "<NA>" for
