@@ -940,6 +940,18 @@ func init() {
 			}
 			return "", false
 		}),
+		"evt.arg.dev": S(func(c *ctx, _ *farg) (string, bool) {
+			if c.e.Type != event.Mount || c.e.Detail == nil {
+				return "", false
+			}
+			return c.e.Detail.Name, true
+		}),
+		"evt.arg.dir": S(func(c *ctx, _ *farg) (string, bool) {
+			if c.e.Type != event.Mount || c.e.Detail == nil {
+				return "", false
+			}
+			return c.e.Detail.Target, true
+		}),
 		"evt.args": S(func(c *ctx, _ *farg) (string, bool) { return c.derive(dArgs, fillArgs) }),
 
 		// proc.* and thread.*
