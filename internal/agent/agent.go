@@ -5,6 +5,7 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -141,8 +142,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer srv.Close()
 	}
-	enc := json.NewEncoder(o.Output)
+	// Output is buffered and flushed whenever the pipeline has nothing
+	// more queued: one write per burst instead of one per event.
+	bw := bufio.NewWriterSize(o.Output, 256<<10)
+	defer bw.Flush()
+	enc := json.NewEncoder(bw)
 	var werr error
+	var line []byte
 	emit := func(a *alert.Alert) {
 		m.alerts.WithLabelValues(a.Priority, a.Source).Add(float64(max(a.Count, 1)))
 		if o.EmitAlerts && werr == nil {
@@ -170,7 +176,11 @@ func Run(ctx context.Context, o Options) error {
 			}
 			if o.EmitEvents && werr == nil {
 				trimAncestry(&e)
-				werr = enc.Encode(&e)
+				line = append(e.AppendJSON(line[:0]), '\n')
+				_, werr = bw.Write(line)
+			}
+			if werr == nil && len(enriched) == 0 {
+				werr = bw.Flush()
 			}
 			if werr != nil {
 				return fmt.Errorf("writing events: %w", werr)
@@ -179,6 +189,9 @@ func Run(ctx context.Context, o Options) error {
 			if det != nil {
 				det.Tick(now, emit)
 				det.Save(o.Logger)
+			}
+			if werr == nil {
+				werr = bw.Flush()
 			}
 		case err := <-errc:
 			if err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
