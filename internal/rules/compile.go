@@ -30,6 +30,22 @@ type macroError struct {
 func (e *macroError) Error() string { return fmt.Sprintf("macro %q: %v", e.macro, e.err) }
 func (e *macroError) Unwrap() error { return e.err }
 
+// posError is an error at a byte offset of a condition (-1: not in the
+// condition text, as for exceptions).
+type posError struct {
+	pos int
+	err error
+}
+
+func (e *posError) Error() string {
+	if e.pos < 0 {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("column %d: %v", e.pos+1, e.err)
+}
+
+func (e *posError) Unwrap() error { return e.err }
+
 // tset is a set of evt.type names: exactly m, or (neg) everything but m.
 type tset struct {
 	neg bool
@@ -184,7 +200,7 @@ func orFn(kids []evalFn) evalFn {
 func (cp *compiler) macro(n *identNode) (compiled, error) {
 	m, ok := cp.macros[n.name]
 	if !ok {
-		return compiled{}, fmt.Errorf("column %d: undefined macro %q", n.pos+1, n.name)
+		return compiled{}, &posError{n.pos, fmt.Errorf("undefined macro %q", n.name)}
 	}
 	m.def.used = true
 	if m.done {
@@ -203,7 +219,16 @@ func (cp *compiler) macro(n *identNode) (compiled, error) {
 		var se *skipError
 		var me *macroError
 		if !errors.As(err, &se) && !errors.As(err, &me) {
-			err = &macroError{m.def.name, m.def.file, m.def.line, err}
+			file, line, col := m.def.file, m.def.line, 0
+			var pe *posError
+			if errors.As(err, &pe) && pe.pos >= 0 {
+				file, line, col = where(m.def.cond, pe.pos)
+				err = pe.err
+			}
+			if col > 0 {
+				err = fmt.Errorf("column %d: %w", col, err)
+			}
+			err = &macroError{m.def.name, file, line, err}
 		}
 	}
 	m.done, m.res, m.err = true, res, err
@@ -462,7 +487,7 @@ func (cp *compiler) check(n *checkNode) (compiled, error) {
 		}
 		pred, err = fieldPred(n.op, f, rf)
 		if err != nil {
-			return compiled{}, fmt.Errorf("column %d: %w", n.pos+1, err)
+			return compiled{}, &posError{n.pos, err}
 		}
 	} else {
 		var vals []string
@@ -472,7 +497,7 @@ func (cp *compiler) check(n *checkNode) (compiled, error) {
 				vals = []string{n.listName}
 			}
 			if vals, err = cp.expand(vals, 0); err != nil {
-				return compiled{}, fmt.Errorf("column %d: %w", n.pos+1, err)
+				return compiled{}, &posError{n.pos, err}
 			}
 		} else {
 			vals = []string{n.value}
@@ -480,7 +505,7 @@ func (cp *compiler) check(n *checkNode) (compiled, error) {
 		cp.noteNames(n.field.name, vals)
 		p, err := cp.pred(n.op, f, vals)
 		if err != nil {
-			return compiled{}, fmt.Errorf("column %d: %w", n.pos+1, err)
+			return compiled{}, &posError{n.pos, err}
 		}
 		pred = func(_ *ctx, v val) bool { return p(v) }
 		if n.field.name == "evt.type" && len(n.field.transformers) == 0 {

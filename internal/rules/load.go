@@ -49,6 +49,84 @@ var engineVersion = [3]int{0, 57, 0}
 type part struct {
 	text, file string
 	line       int
+	// lines maps offsets in text to source lines and columns, for
+	// conditions spread over several lines; empty: all on line, from
+	// column col.
+	lines []lineStart
+	col   int
+}
+
+// lineStart says that text from off on is on line, starting at col.
+type lineStart struct{ off, line, col int }
+
+// where gives the file, line and column of offset off in joinParts(ps).
+func where(ps []part, off int) (file string, line, col int) {
+	for i, p := range ps {
+		if off > len(p.text) && i < len(ps)-1 {
+			off -= len(p.text) + 1
+			continue
+		}
+		line, col = p.line, p.col+off
+		for _, ls := range p.lines {
+			if ls.off <= off {
+				line, col = ls.line, ls.col+off-ls.off
+			}
+		}
+		return p.file, line, col
+	}
+	return "", 0, 0
+}
+
+// condPart makes the part for a condition scalar, mapping its text back
+// to source lines where it spans several (plain, folded or literal
+// style; a best effort that only affects error positions).
+func condPart(file string, src []string, n *yaml.Node, text string) part {
+	p := part{text: text, file: file, line: n.Line, col: n.Column}
+	if n.Kind != yaml.ScalarNode || n.Line < 1 || n.Line > len(src) {
+		return p
+	}
+	switch n.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		off, indent := 0, -1
+		for i := n.Line; i < len(src) && off < len(text); i++ {
+			line := src[i]
+			trimmed := strings.TrimLeft(line, " ")
+			if trimmed == "" {
+				continue
+			}
+			ind := len(line) - len(trimmed)
+			if indent < 0 {
+				indent = ind
+			}
+			if ind < indent {
+				break
+			}
+			p.lines = append(p.lines, lineStart{off, i + 1, indent + 1})
+			off += len(line) - indent + 1
+		}
+		if len(p.lines) > 0 {
+			p.line, p.col = p.lines[0].line, p.lines[0].col
+		}
+	case 0:
+		if !strings.Contains(text, " ") || n.Column < 1 {
+			return p
+		}
+		first := src[n.Line-1]
+		if n.Column-1 > len(first) {
+			return p
+		}
+		off := len(strings.TrimRight(first[n.Column-1:], " ")) + 1
+		for i := n.Line; i < len(src) && off < len(text); i++ {
+			trimmed := strings.TrimLeft(src[i], " ")
+			if trimmed == "" {
+				break
+			}
+			col := len(src[i]) - len(trimmed) + 1
+			p.lines = append(p.lines, lineStart{off, i + 1, col})
+			off += len(strings.TrimRight(trimmed, " ")) + 1
+		}
+	}
+	return p
 }
 
 func joinParts(ps []part) string {
@@ -60,20 +138,6 @@ func joinParts(ps []part) string {
 		b.WriteString(p.text)
 	}
 	return b.String()
-}
-
-// locate maps a byte offset in joinParts(ps) to its part.
-func locate(ps []part, off int) part {
-	for _, p := range ps {
-		if off <= len(p.text) {
-			return p
-		}
-		off -= len(p.text) + 1
-	}
-	if len(ps) == 0 {
-		return part{}
-	}
-	return ps[len(ps)-1]
 }
 
 type listDef struct {
@@ -140,6 +204,7 @@ func (o *ordered[T]) put(name string, v *T) {
 }
 
 type loader struct {
+	src      []string // the lines of the file being read
 	lists    ordered[listDef]
 	macros   ordered[macroDef]
 	rules    ordered[ruleDef]
@@ -181,6 +246,7 @@ func (l *loader) file(f File) error {
 	if doc.Kind != yaml.SequenceNode {
 		return &LoadError{File: f.Name, Line: doc.Line, Err: errors.New("a rules file must be a YAML list of items (rule, macro, list, …)")}
 	}
+	l.src = strings.Split(string(f.Data), "\n")
 	for _, item := range doc.Content {
 		if err := l.item(f.Name, item); err != nil {
 			return err
@@ -439,7 +505,7 @@ func (l *loader) macro(file string, n *yaml.Node, m *mapping) error {
 	if err != nil {
 		return fail(err)
 	}
-	p := part{text: cond, file: file, line: cn.Line}
+	p := condPart(file, l.src, cn, cond)
 	prev, exists := l.macros.get(name)
 	switch {
 	case ov != nil || app:
@@ -530,7 +596,7 @@ func (l *loader) ruleFields(file string, r *ruleDef, m *mapping, how func(k stri
 			if err != nil {
 				return fail(v, err)
 			}
-			p := part{text: s, file: file, line: v.Line}
+			p := condPart(file, l.src, v, s)
 			if mode(k) == "append" {
 				r.cond = append(r.cond, p)
 			} else {
@@ -750,10 +816,10 @@ func exceptionNode(e *exceptionDef) (node, error) {
 			}
 		}
 		if isListOp(op) {
-			return &checkNode{field: fieldRefs[0], op: op, list: vals, isList: true}, nil
+			return &checkNode{pos: -1, field: fieldRefs[0], op: op, list: vals, isList: true}, nil
 		}
 		for _, v := range vals {
-			rows = append(rows, &checkNode{field: fieldRefs[0], op: op, value: v})
+			rows = append(rows, &checkNode{pos: -1, field: fieldRefs[0], op: op, value: v})
 		}
 		return &orNode{kids: rows}, nil
 	}
@@ -764,7 +830,7 @@ func exceptionNode(e *exceptionDef) (node, error) {
 		var and []node
 		for i, v := range row.Content {
 			op := comp(i)
-			c := &checkNode{field: fieldRefs[i], op: op}
+			c := &checkNode{pos: -1, field: fieldRefs[i], op: op}
 			switch {
 			case isListOp(op) && v.Kind == yaml.SequenceNode:
 				l, err := strList(v, "value")

@@ -158,11 +158,16 @@ func (l *loader) build() (*Ruleset, error) {
 			if me := (*macroError)(nil); errors.As(err, &me) {
 				return nil, &LoadError{File: me.file, Line: me.line, Rule: d.name, Err: err}
 			}
-			line := d.line
+			file, line := d.file, d.line
 			if len(d.cond) > 0 {
-				line = d.cond[0].line
+				file, line = d.cond[0].file, d.cond[0].line
 			}
-			return nil, &LoadError{File: d.file, Line: line, Rule: d.name, Err: fmt.Errorf("condition: %w", err)}
+			if pe := (*posError)(nil); errors.As(err, &pe) && pe.pos >= 0 {
+				var col int
+				file, line, col = where(d.cond, pe.pos)
+				err = fmt.Errorf("column %d: %w", col, pe.err)
+			}
+			return nil, &LoadError{File: file, Line: line, Rule: d.name, Err: fmt.Errorf("condition: %w", err)}
 		}
 		r.cond, r.types, r.loaded = c.fn, c.pos, true
 		r.out = cp.output(d.output, func(field string) { outWarn[field] = append(outWarn[field], d.name) })
@@ -206,12 +211,13 @@ func (l *loader) build() (*Ruleset, error) {
 // condError locates a condition syntax error in the part it falls in.
 func condError(ps []part, rule, what string, err error) error {
 	var se *syntaxError
+	if errors.As(err, &se) {
+		file, line, col := where(ps, se.pos)
+		return &LoadError{File: file, Line: line, Rule: rule, Err: fmt.Errorf("%s: column %d: %s", what, col, se.msg)}
+	}
 	p := part{}
 	if len(ps) > 0 {
 		p = ps[0]
-	}
-	if errors.As(err, &se) {
-		p = locate(ps, se.pos)
 	}
 	return &LoadError{File: p.file, Line: p.line, Rule: rule, Err: fmt.Errorf("%s: %w", what, err)}
 }
