@@ -20,6 +20,7 @@ const (
 	dCwd
 	dTime
 	dMounts
+	dMode
 	dCount
 )
 

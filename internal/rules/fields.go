@@ -385,6 +385,43 @@ func fillFlags(c *ctx, b []byte) ([]byte, bool) {
 	return b, false
 }
 
+// modeNames in the order Falco prints a mode (its chmod_mode table).
+var modeNames = []struct {
+	name string
+	bit  uint32
+}{
+	{"S_IXOTH", 0o1}, {"S_IWOTH", 0o2}, {"S_IROTH", 0o4}, {"S_IXGRP", 0o10}, {"S_IWGRP", 0o20},
+	{"S_IRGRP", 0o40}, {"S_IXUSR", 0o100}, {"S_IWUSR", 0o200}, {"S_IRUSR", 0o400},
+	{"S_ISVTX", 0o1000}, {"S_ISGID", 0o2000}, {"S_ISUID", 0o4000},
+}
+
+// fillMode is evt.arg.mode of chmod, mkdir and creating opens:
+// "S_IXOTH|S_IROTH|…|S_ISUID", "0" for no bits.
+func fillMode(c *ctx, b []byte) ([]byte, bool) {
+	e := c.e
+	if e.File == nil {
+		return b, false
+	}
+	switch e.Type {
+	case event.FileChmod, event.FileMkdir:
+	case event.FileOpen:
+		if e.File.Flags&(unix.O_CREAT|unix.O_TMPFILE) == 0 {
+			return b, false
+		}
+	default:
+		return b, false
+	}
+	for _, m := range modeNames {
+		if e.File.Mode&m.bit != 0 {
+			b = appendFlag(b, m.name)
+		}
+	}
+	if len(b) == 0 {
+		b = append(b, '0')
+	}
+	return b, true
+}
+
 var ptraceRequests = map[uint64]string{
 	0: "PTRACE_TRACEME", 1: "PTRACE_PEEKTEXT", 2: "PTRACE_PEEKDATA", 3: "PTRACE_PEEKUSR",
 	4: "PTRACE_POKETEXT", 5: "PTRACE_POKEDATA", 6: "PTRACE_POKEUSR", 7: "PTRACE_CONT",
@@ -940,6 +977,13 @@ func init() {
 			}
 			return "", false
 		}),
+		"evt.arg.filename": S(func(c *ctx, _ *farg) (string, bool) {
+			if c.e.Type != event.FileChmod || c.e.File == nil {
+				return "", false
+			}
+			return c.e.File.Path, true
+		}),
+		"evt.arg.mode": S(func(c *ctx, _ *farg) (string, bool) { return c.derive(dMode, fillMode) }),
 		"evt.arg.dev": S(func(c *ctx, _ *farg) (string, bool) {
 			if c.e.Type != event.Mount || c.e.Detail == nil {
 				return "", false

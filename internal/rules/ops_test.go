@@ -266,6 +266,18 @@ func TestFileOperators(t *testing.T) {
 			t.Errorf("%s = %v, want %v", cond, got, want)
 		}
 	}
+	ch := proc(event.FileChmod, "chmod", "chmod", "u+s", "/tmp/x")
+	ch.Syscall = "fchmodat"
+	ch.File = &event.File{Path: "/tmp/x", Mode: 0o4755}
+	for cond, want := range map[string]bool{
+		`evt.arg.mode = "S_IXOTH|S_IROTH|S_IXGRP|S_IRGRP|S_IXUSR|S_IWUSR|S_IRUSR|S_ISUID"`: true,
+		`evt.arg.mode contains S_ISGID`: false,
+		`evt.arg.path = /tmp/x`:         true,
+	} {
+		if got := holds(t, "", cond, ch); got != want {
+			t.Errorf("chmod: %s = %v, want %v", cond, got, want)
+		}
+	}
 	f := open("sh", "/var/log/x", unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, -int64(unix.ENOENT))
 	for cond, want := range map[string]bool{
 		`evt.arg.flags = "O_TRUNC|O_CREAT|O_WRONLY"`:                 true,
