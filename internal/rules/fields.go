@@ -440,20 +440,32 @@ var familyNames = map[string]string{
 
 func isInet(n *event.Net) bool { return n.Family == "inet" || n.Family == "inet6" }
 
-// endpoints gives the client and server ends of an event's socket; Src is
-// the local end, Dst the remote one.
+// endpoints gives the client and server ends of an event's connection.
+// Net.Src is the side that initiated it and Net.Dst the side it went to
+// (OCSF's src/dst endpoints): on connect the process's own end is Src, on
+// accept the peer is Src. bind and listen have only the local end, Src.
 func endpoints(e *event.Event) (client, server netip.AddrPort, ok bool) {
 	n := e.Net
 	if n == nil || !isInet(n) {
 		return netip.AddrPort{}, netip.AddrPort{}, false
 	}
 	switch e.Type {
-	case event.NetAccept:
-		return n.Dst, n.Src, true
 	case event.NetBind, event.NetListen:
 		return netip.AddrPort{}, n.Src, true
 	}
 	return n.Src, n.Dst, true
+}
+
+// localRemote gives the process's own end and the other end.
+func localRemote(e *event.Event) (local, remote netip.AddrPort) {
+	n := e.Net
+	switch e.Type {
+	case event.NetAccept:
+		return n.Dst, n.Src
+	case event.NetBind, event.NetListen:
+		return n.Src, netip.AddrPort{}
+	}
+	return n.Src, n.Dst
 }
 
 func appendAddrPort(b []byte, ap netip.AddrPort) []byte {
@@ -784,9 +796,9 @@ func ep(c *ctx, which byte) (netip.AddrPort, bool) {
 	case 's':
 		ap = sv
 	case 'l':
-		ap = c.e.Net.Src
+		ap, _ = localRemote(c.e)
 	case 'r':
-		ap = c.e.Net.Dst
+		_, ap = localRemote(c.e)
 	}
 	return ap, ap.Addr().IsValid()
 }
@@ -819,7 +831,8 @@ func epPort(which byte) func(c *ctx, a *farg) (int64, bool) {
 	}
 }
 
-// epName is fd.sip.name and friends: DNS names seen for the remote end.
+// epName is fd.sip.name and friends: Net.Names are the DNS names of the
+// remote end, so an end has them when it is the remote one.
 func epName(which byte) func(c *ctx, a *farg, i int) (val, bool) {
 	return func(c *ctx, a *farg, i int) (val, bool) {
 		n := c.e.Net
@@ -827,7 +840,7 @@ func epName(which byte) func(c *ctx, a *farg, i int) (val, bool) {
 			return val{}, false
 		}
 		ap, ok := ep(c, which)
-		if !ok || ap != n.Dst {
+		if _, remote := localRemote(c.e); !ok || ap != remote {
 			return val{}, false
 		}
 		return val{s: n.Names[i]}, true

@@ -234,13 +234,21 @@ func TestNetworkOperators(t *testing.T) {
 	acc := proc(event.NetAccept, "nginx", "nginx")
 	acc.Syscall = "accept4"
 	acc.Ret = 5
-	acc.Net = &event.Net{Family: "inet6", Protocol: 6, Src: netip.MustParseAddrPort("[2001:db8::1]:80"), Dst: netip.MustParseAddrPort("[2001:db8::2]:40000")}
+	// the peer initiated the connection: it is the source
+	acc.Net = &event.Net{Family: "inet6", Protocol: 6, Src: netip.MustParseAddrPort("[2001:db8::2]:40000"),
+		Dst: netip.MustParseAddrPort("[2001:db8::1]:80"), Names: []string{"client.example.org"}}
 	for cond, want := range map[string]bool{
-		`fd.sip = "2001:db8::1" and fd.sport = 80`: true,
-		`fd.cip = "2001:db8::2"`:                   true,
-		`fd.snet = "2001:db8::/32"`:                true,
-		`fd.type = ipv6 and fd.is_server = true`:   true,
-		`fd.num = 5`:                               true,
+		`fd.sip = "2001:db8::1" and fd.sport = 80`:          true,
+		`fd.cip = "2001:db8::2" and fd.cport = 40000`:       true,
+		`fd.lip = "2001:db8::1" and fd.rip = "2001:db8::2"`: true,
+		`fd.lport = 80 and fd.rport = 40000`:                true,
+		`fd.snet = "2001:db8::/32"`:                         true,
+		`fd.type = ipv6 and fd.is_server = true`:            true,
+		`fd.num = 5`:                                        true,
+		`fd.rip.name = client.example.org`:                  true,
+		`fd.cip.name = client.example.org`:                  true,
+		`fd.sip.name exists`:                                false,
+		`fd.name = "2001:db8::2:40000->2001:db8::1:80"`:     true,
 	} {
 		if got := holds(t, "", cond, acc); got != want {
 			t.Errorf("accept: %s = %v, want %v", cond, got, want)
