@@ -370,6 +370,19 @@ func fillFlags(c *ctx, b []byte) ([]byte, bool) {
 			}
 		}
 		return b, true
+	case event.Unshare, event.Setns:
+		if e.Detail == nil {
+			return b, false
+		}
+		for _, n := range cloneNames {
+			if e.Detail.Request&n.bit != 0 {
+				b = appendFlag(b, n.name)
+			}
+		}
+		if len(b) == 0 {
+			b = append(b, '0')
+		}
+		return b, true
 	case event.ProcessExec:
 		if e.Process.ExeUpper {
 			b = appendFlag(b, "EXE_UPPER_LAYER")
@@ -420,6 +433,28 @@ func fillMode(c *ctx, b []byte) ([]byte, bool) {
 		b = append(b, '0')
 	}
 	return b, true
+}
+
+// cloneNames are the namespace flags of unshare and setns.
+var cloneNames = []struct {
+	name string
+	bit  uint64
+}{
+	{"CLONE_NEWNS", unix.CLONE_NEWNS}, {"CLONE_NEWCGROUP", unix.CLONE_NEWCGROUP}, {"CLONE_NEWUTS", unix.CLONE_NEWUTS},
+	{"CLONE_NEWIPC", unix.CLONE_NEWIPC}, {"CLONE_NEWUSER", unix.CLONE_NEWUSER}, {"CLONE_NEWPID", unix.CLONE_NEWPID},
+	{"CLONE_NEWNET", unix.CLONE_NEWNET}, {"CLONE_NEWTIME", unix.CLONE_NEWTIME},
+}
+
+// bpfCmds are bpf(2)'s commands, by number.
+var bpfCmds = [...]string{
+	"BPF_MAP_CREATE", "BPF_MAP_LOOKUP_ELEM", "BPF_MAP_UPDATE_ELEM", "BPF_MAP_DELETE_ELEM", "BPF_MAP_GET_NEXT_KEY",
+	"BPF_PROG_LOAD", "BPF_OBJ_PIN", "BPF_OBJ_GET", "BPF_PROG_ATTACH", "BPF_PROG_DETACH", "BPF_PROG_TEST_RUN",
+	"BPF_PROG_GET_NEXT_ID", "BPF_MAP_GET_NEXT_ID", "BPF_PROG_GET_FD_BY_ID", "BPF_MAP_GET_FD_BY_ID",
+	"BPF_OBJ_GET_INFO_BY_FD", "BPF_PROG_QUERY", "BPF_RAW_TRACEPOINT_OPEN", "BPF_BTF_LOAD", "BPF_BTF_GET_FD_BY_ID",
+	"BPF_TASK_FD_QUERY", "BPF_MAP_LOOKUP_AND_DELETE_ELEM", "BPF_MAP_FREEZE", "BPF_BTF_GET_NEXT_ID",
+	"BPF_MAP_LOOKUP_BATCH", "BPF_MAP_LOOKUP_AND_DELETE_BATCH", "BPF_MAP_UPDATE_BATCH", "BPF_MAP_DELETE_BATCH",
+	"BPF_LINK_CREATE", "BPF_LINK_UPDATE", "BPF_LINK_GET_FD_BY_ID", "BPF_LINK_GET_NEXT_ID", "BPF_ENABLE_STATS",
+	"BPF_ITER_CREATE", "BPF_LINK_DETACH", "BPF_PROG_BIND_MAP", "BPF_TOKEN_CREATE",
 }
 
 var ptraceRequests = map[uint64]string{
@@ -976,7 +1011,7 @@ func init() {
 			switch {
 			case c.e.Type == event.FileOpen && c.e.File != nil:
 				return c.e.File.Path, true
-			case (c.e.Type == event.MemfdCreate || c.e.Type == event.ModuleLoad) && c.e.Detail != nil:
+			case c.e.Type == event.MemfdCreate && c.e.Detail != nil:
 				return c.e.Detail.Name, true
 			}
 			return "", false
@@ -989,6 +1024,27 @@ func init() {
 				}
 			}
 			return "", false
+		}),
+		"evt.arg.uargs": S(func(c *ctx, _ *farg) (string, bool) {
+			if c.e.Type != event.ModuleLoad || c.e.Detail == nil {
+				return "", false
+			}
+			return c.e.Detail.Name, true
+		}),
+		"evt.arg.cmd": S(func(c *ctx, _ *farg) (string, bool) {
+			if c.e.Type != event.BPF || c.e.Detail == nil {
+				return "", false
+			}
+			if r := c.e.Detail.Request; r < uint64(len(bpfCmds)) {
+				return bpfCmds[r], true
+			}
+			return "BPF_UNKNOWN", true
+		}),
+		"evt.arg.nstype": S(func(c *ctx, _ *farg) (string, bool) {
+			if c.e.Type != event.Setns || c.e.Detail == nil {
+				return "", false
+			}
+			return c.derive(dFlags, fillFlags)
 		}),
 		"evt.arg.filename": S(func(c *ctx, _ *farg) (string, bool) {
 			if c.e.Type != event.FileChmod || c.e.File == nil {

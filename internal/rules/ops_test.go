@@ -274,6 +274,27 @@ func TestFileOperators(t *testing.T) {
 			t.Errorf("%s = %v, want %v", cond, got, want)
 		}
 	}
+	bpf := proc(event.BPF, "bpftool", "bpftool", "prog", "load")
+	bpf.Detail = &event.Detail{Request: unix.BPF_PROG_LOAD}
+	uns := proc(event.Unshare, "unshare", "unshare", "-m")
+	uns.Detail = &event.Detail{Request: unix.CLONE_NEWNS | unix.CLONE_NEWUSER}
+	sns := proc(event.Setns, "nsenter", "nsenter", "-t", "1", "-a")
+	sns.Detail = &event.Detail{Request: 0}
+	mod := proc(event.ModuleLoad, "insmod", "insmod", "x.ko", "debug=1")
+	mod.Detail = &event.Detail{Name: "debug=1"}
+	for _, tc := range []struct {
+		e    *event.Event
+		cond string
+	}{
+		{bpf, `evt.type = bpf and evt.arg.cmd = BPF_PROG_LOAD`},
+		{uns, `evt.type = unshare and evt.arg.flags = "CLONE_NEWNS|CLONE_NEWUSER"`},
+		{sns, `evt.type = setns and evt.arg.nstype = 0`},
+		{mod, `evt.type = init_module and evt.arg.uargs = "debug=1" and not evt.arg.name exists`},
+	} {
+		if !holds(t, "", tc.cond, tc.e) {
+			t.Errorf("%s does not hold", tc.cond)
+		}
+	}
 	ch := proc(event.FileChmod, "chmod", "chmod", "u+s", "/tmp/x")
 	ch.Syscall = "fchmodat"
 	ch.File = &event.File{Path: "/tmp/x", Mode: 0o4755}
