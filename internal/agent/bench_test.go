@@ -392,4 +392,3 @@ func scMeasureCPU(b *testing.B) func() {
 		}
 	}
 }
-
