@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/netip"
@@ -34,6 +35,7 @@ type agentRun struct {
 	bad    []string // lines that do not decode
 	more   chan struct{}
 	closed bool
+	log    lockedBuffer // the agent's log, at debug level
 }
 
 // startAgent starts the agent and returns once its sensor is attached.
@@ -62,8 +64,9 @@ func launchAgent() (a *agentRun, stop func() error, err error) {
 	o := DefaultOptions()
 	o.Output = pw
 	o.Ready = func(net.Addr) { close(ready) }
-	go func() { done <- Run(ctx, o); pw.Close() }()
 	a = &agentRun{more: make(chan struct{}, 1)}
+	o.Logger = slog.New(slog.NewTextHandler(&a.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() { done <- Run(ctx, o); pw.Close() }()
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
@@ -106,6 +109,31 @@ func launchAgent() (a *agentRun, stop func() error, err error) {
 		stop()
 		return nil, nil, fmt.Errorf("agent not ready after 60 s")
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// grep returns the log lines that contain s.
+func (l *lockedBuffer) grep(s string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out strings.Builder
+	for line := range strings.Lines(l.b.String()) {
+		if strings.Contains(line, s) {
+			out.WriteString(line)
+		}
+	}
+	return out.String()
 }
 
 func (a *agentRun) notify() {
@@ -495,7 +523,7 @@ func TestContainerActions(t *testing.T) {
 			w := e.Workload
 			if w == nil || w.ContainerID != r.id || w.ContainerName != r.name || w.Image != img ||
 				w.Runtime != "docker" || w.NetworkMode != "none" || w.Privileged || w.StartedAt.IsZero() {
-				t.Errorf("workload %+v, want container %s %s of %s, network none, unprivileged, with a start time", w, r.name, r.id, img)
+				t.Errorf("workload %+v (process cgroup name %q), want container %s %s of %s, network none, unprivileged, with a start time", w, e.Process.CgroupName, r.name, r.id, img)
 			}
 			if e.Parent == nil || !strings.HasPrefix(e.Parent.Name, c.parent) {
 				t.Errorf("parent %+v, want %s", e.Parent, c.parent)

@@ -85,7 +85,7 @@ func TestShortLivedContainers(t *testing.T) {
 		e := got[r.name]
 		w := e.Workload
 		if w == nil || w.ContainerID != r.id || w.ContainerName != r.name || w.Image != img {
-			t.Errorf("%s (%s): exec of echo has workload %+v", r.name, r.id, w)
+			t.Errorf("%s (%s): exec of echo has workload %+v; agent log:\n%s", r.name, r.id, w, a.log.grep(r.id))
 			continue
 		}
 		if len(w.ContainerID) != 64 {

@@ -63,6 +63,8 @@ const (
 	inspectTimeout = 5 * time.Second
 	// maxCgroupIDs bounds the cgroup ID cache; it is cleared when full.
 	maxCgroupIDs = 1 << 16
+	// watchLookups bounds the lookups Watch runs at once.
+	watchLookups = 8
 )
 
 // Resolver maps processes to workloads. It is safe for concurrent use.
@@ -80,16 +82,18 @@ type Resolver struct {
 	flight singleflight.Group
 
 	mu         sync.Mutex
-	containers map[string]*entry   // by container ID
-	cgroups    map[uint64]identity // by cgroup v2 ID; a zero identity is the host
+	containers map[string]*entry // by container ID
+	// died holds containers seen to die before any lookup stored them.
+	died    map[string]time.Time
+	cgroups map[uint64]identity // by cgroup v2 ID; a zero identity is the host
 }
 
 type entry struct {
 	w *event.Workload
 	// exited is when the container was seen to stop; zero while running.
 	exited time.Time
-	// retry, when set, is when an incomplete (IDs-only) entry may be
-	// looked up again.
+	// retry, when set, is when an incomplete entry (IDs only, or as
+	// inspected at create) may be looked up again.
 	retry time.Time
 }
 
@@ -124,6 +128,7 @@ func NewResolver(o Options) (*Resolver, error) {
 		cgRoot:     o.CgroupRoot,
 		now:        time.Now,
 		containers: make(map[string]*entry),
+		died:       make(map[string]time.Time),
 		cgroups:    make(map[uint64]identity),
 	}
 	if self, err := os.ReadFile(filepath.Join(o.Proc, "self", "cgroup")); err == nil {
@@ -248,6 +253,20 @@ func (r *Resolver) lookup(ctx context.Context, id identity) *event.Workload {
 	}
 	if err != nil {
 		r.log.Debug("container lookup failed", "id", id.id, "err", err)
+		// What an earlier lookup found (at the container's create event)
+		// stays: a container that ran for milliseconds is usually removed
+		// before its start event is handled. It most likely is gone, so
+		// its grace period starts.
+		r.mu.Lock()
+		if old, ok := r.containers[id.id]; ok && old.w.ContainerName != "" {
+			old.retry = time.Time{}
+			if old.exited.IsZero() {
+				old.exited = r.now()
+			}
+			r.mu.Unlock()
+			return old.w
+		}
+		r.mu.Unlock()
 		rt := id.runtime
 		e.w = &event.Workload{Host: r.host, ContainerID: id.id, Runtime: rt, PodUID: id.podUID}
 		e.retry = r.now().Add(missRetry)
@@ -255,9 +274,29 @@ func (r *Resolver) lookup(ctx context.Context, id identity) *event.Workload {
 		w.PodUID = id.podUID
 	}
 	r.mu.Lock()
-	r.containers[id.id] = e
+	r.store(id.id, e)
 	r.mu.Unlock()
 	return e.w
+}
+
+// lookupCreated inspects a container at its create event and caches it
+// unless a lookup at its start, or by a process, got there first. The
+// entry is marked for one more lookup when next asked for: a created
+// container has no start time yet, and that lookup may still find it.
+func (r *Resolver) lookupCreated(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(ctx, inspectTimeout)
+	defer cancel()
+	w, _, err := r.inspectDocker(ctx, id)
+	if err != nil {
+		r.log.Debug("container lookup at create failed", "id", id, "err", err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.containers[id]; ok && old.retry.IsZero() {
+		return
+	}
+	r.store(id, &entry{w: w, retry: r.now()})
 }
 
 var errNoDocker = errors.New("no docker client")
@@ -400,7 +439,22 @@ func (r *Resolver) markExited(id string) {
 	defer r.mu.Unlock()
 	if e, ok := r.containers[id]; ok && e.exited.IsZero() {
 		e.exited = r.now()
+	} else if !ok {
+		// A lookup may be on its way (Watch runs them concurrently):
+		// it will start the grace period when it stores its answer.
+		if len(r.died) >= maxCgroupIDs {
+			clear(r.died)
+		}
+		r.died[id] = r.now()
 	}
+}
+
+// store caches e as container id's entry; called with r.mu held.
+func (r *Resolver) store(id string, e *entry) {
+	if t, ok := r.died[id]; ok && e.exited.IsZero() {
+		e.exited = t
+	}
+	r.containers[id] = e
 }
 
 // Refresh pre-fills the cache with every running Docker container, starts
@@ -452,6 +506,11 @@ func (r *Resolver) expire() {
 			delete(r.containers, id)
 		}
 	}
+	for id, t := range r.died {
+		if now.Sub(t) > r.ttl {
+			delete(r.died, id)
+		}
+	}
 	for cg, id := range r.cgroups {
 		if id.id != "" {
 			if _, ok := r.containers[id.id]; !ok {
@@ -461,16 +520,21 @@ func (r *Resolver) expire() {
 	}
 }
 
-// Watch follows Docker's container start and die events until ctx ends:
-// started containers are inspected at once, so their first event finds
-// them cached; dead ones are kept for CacheTTL. It returns ctx's error, or
+// Watch follows Docker's container create, start and die events until ctx
+// ends: containers are inspected when created and again when started, so
+// their first event finds them cached even when they run for milliseconds
+// and are removed before the start event is handled; dead ones are kept
+// for CacheTTL. It returns ctx's error, or
 // the stream's when the daemon goes away (callers re-Watch).
 func (r *Resolver) Watch(ctx context.Context) error {
 	if r.docker == nil {
 		return errNoDocker
 	}
-	f := make(client.Filters).Add("type", "container").Add("event", "start", "die", "destroy")
+	f := make(client.Filters).Add("type", "container").Add("event", "create", "start", "die", "destroy")
 	ev := r.docker.Events(ctx, client.EventsListOptions{Filters: f})
+	sem := make(chan struct{}, watchLookups)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -482,8 +546,26 @@ func (r *Resolver) Watch(ctx context.Context) error {
 			return fmt.Errorf("watching docker events: %w", err)
 		case m := <-ev.Messages:
 			switch m.Action {
-			case "start":
-				r.lookup(ctx, identity{id: m.Actor.ID, runtime: RuntimeDocker})
+			case "create", "start":
+				// Looked up concurrently: one at a time, a burst of
+				// short-lived containers puts the lookups behind the
+				// removals.
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				id, created := m.Actor.ID, m.Action == "create"
+				wg.Go(func() {
+					defer func() { <-sem }()
+					if created {
+						r.lookupCreated(ctx, id)
+						return
+					}
+					r.flight.Do(id, func() (any, error) {
+						return r.lookup(ctx, identity{id: id, runtime: RuntimeDocker}), nil
+					})
+				})
 			case "die", "destroy":
 				r.markExited(m.Actor.ID)
 			}

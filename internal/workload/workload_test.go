@@ -339,3 +339,93 @@ func TestPrivilegedAndStartedAt(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerWatchCreate checks that Watch inspects a container when it is
+// created, before it starts: a container that runs one command and is
+// removed before its start event is handled still has its metadata.
+func TestDockerWatchCreate(t *testing.T) {
+	vigiltest.RequireDocker(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newResolver(t, Options{CacheTTL: time.Minute})
+	done := make(chan error, 1)
+	go func() { done <- r.Watch(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	// The event stream opens at some point after Watch starts: create
+	// containers until one is cached, each given a second.
+	deadline := time.Now().Add(20 * time.Second)
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		b := make([]byte, 4)
+		rand.Read(b)
+		name := "vigil-wl-create-" + hex.EncodeToString(b)
+		id := dockerOut(t, "create", "--name", name, "--network", "none", testImage, "true")
+		t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
+		for until := time.Now().Add(time.Second); time.Now().Before(until); time.Sleep(20 * time.Millisecond) {
+			r.mu.Lock()
+			e, ok := r.containers[id]
+			r.mu.Unlock()
+			if ok && e.w.ContainerName == name && e.w.Image == testImage && e.w.StartedAt.IsZero() {
+				// Asked for once started, it is looked up again.
+				dockerOut(t, "start", id)
+				if got := r.ForContainer(ctx, id, RuntimeDocker); got.StartedAt.IsZero() || got.ContainerName != name {
+					t.Errorf("after start: %+v, want a start time", got)
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("no created container was cached by Watch within 20 s")
+}
+
+// TestDockerLookupKeepsMetadata checks that a failed lookup (the container
+// is gone) keeps what an earlier one found, and starts its grace period.
+func TestDockerLookupKeepsMetadata(t *testing.T) {
+	vigiltest.RequireDocker(t)
+	ctx := context.Background()
+	c := dockerRun(t, testImage, "sleep", "60")
+	r := newResolver(t, Options{})
+	first := r.ForPID(ctx, c.PID)
+	if first.ContainerName == "" {
+		t.Fatalf("ForPID = %+v, want metadata", first)
+	}
+	dockerOut(t, "rm", "-f", c.ID)
+	if got := r.lookup(ctx, identity{id: c.ID, runtime: RuntimeDocker}); got != first {
+		t.Errorf("lookup after removal = %+v, want the earlier %+v", got, first)
+	}
+	r.mu.Lock()
+	exited := r.containers[c.ID].exited
+	r.mu.Unlock()
+	if exited.IsZero() {
+		t.Error("grace period not started for a container that cannot be inspected")
+	}
+	// A container never seen before gets the IDs-only workload.
+	if got := r.ForContainer(ctx, hexB, RuntimeDocker); got.ContainerID != hexB || got.ContainerName != "" {
+		t.Errorf("unknown container: %+v", got)
+	}
+}
+
+// TestDiedBeforeStored checks that a container whose die event is handled
+// before a concurrent lookup stores it still gets its grace period, and
+// so is evicted.
+func TestDiedBeforeStored(t *testing.T) {
+	r := newResolver(t, Options{Hostname: "n", DockerHost: "unix:///nonexistent/docker.sock", CacheTTL: time.Minute})
+	clock := time.Now()
+	r.now = func() time.Time { return clock }
+	r.markExited(hexA)
+	r.mu.Lock()
+	r.store(hexA, &entry{w: &event.Workload{Host: "n", ContainerID: hexA, ContainerName: "gone"}})
+	r.store(hexB, &entry{w: &event.Workload{Host: "n", ContainerID: hexB, ContainerName: "alive"}})
+	r.mu.Unlock()
+	clock = clock.Add(2 * time.Minute)
+	r.expire()
+	r.mu.Lock()
+	_, gone := r.containers[hexA]
+	_, alive := r.containers[hexB]
+	died := len(r.died)
+	r.mu.Unlock()
+	if gone || !alive || died != 0 {
+		t.Errorf("after the grace period: dead one cached %v, live one cached %v, %d tombstones; want false, true, 0", gone, alive, died)
+	}
+}
