@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
@@ -729,4 +730,45 @@ func BenchmarkRawSyscallHook(b *testing.B) {
 		b.Run(c.name, loop)
 		s.Close()
 	}
+}
+
+// TestStartTime checks that exec and fork events carry the process start
+// time exactly as /proc/PID/stat gives it (btime plus whole ticks), which
+// the response engine compares against before it kills.
+func TestStartTime(t *testing.T) {
+	c := watch(t)
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30", marker(t))
+	pid := start(t, cmd)
+	defer cmd.Process.Kill()
+	ev := await(t, c, "process_exec", func(ev event.Event) bool {
+		return ev.Type == event.ProcessExec && ev.Process.PID == pid
+	})
+	fork := await(t, c, "process_fork of sleep", func(ev event.Event) bool {
+		return ev.Type == event.ProcessFork && ev.Process.PPID == pid
+	})
+	for _, e := range []event.Event{ev, fork} {
+		if want := procStart(t, e.Process.PID); !e.Process.StartTime.Equal(want) {
+			t.Errorf("%s of %d: start time %v, want %v from /proc", e.Type, e.Process.PID, e.Process.StartTime, want)
+		}
+	}
+}
+
+// procStart is btime plus /proc/PID/stat's starttime ticks.
+func procStart(t *testing.T, pid int32) time.Time {
+	t.Helper()
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	btime := parseBtime(b)
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(s[strings.LastIndexByte(string(s), ')')+1:]))
+	ticks, err := strconv.ParseInt(f[19], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return btime.Add(time.Duration(ticks) * 10 * time.Millisecond)
 }

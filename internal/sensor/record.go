@@ -21,7 +21,7 @@ const (
 	hdrSize = 88
 
 	execSize    = execArgsOff + argsLen
-	forkSize    = hdrSize + 8
+	forkSize    = hdrSize + 16
 	exitSize    = hdrSize + 8
 	sysSize     = hdrSize + 8 + 32 + 8 + addrLen + 2*pathLen
 	pathLen     = 256
@@ -38,13 +38,14 @@ const (
 	// exec_rec
 	execInoOff      = hdrSize
 	execCapOff      = hdrSize + 8
-	execFnLenOff    = hdrSize + 16
-	execArgsLenOff  = hdrSize + 20
-	execTTYNrOff    = hdrSize + 24
-	execSIDOff      = hdrSize + 28
-	execPGIDOff     = hdrSize + 32
-	execFlagsOff    = hdrSize + 36
-	execTTYOff      = hdrSize + 40
+	execStartOff    = hdrSize + 16
+	execFnLenOff    = hdrSize + 24
+	execArgsLenOff  = hdrSize + 28
+	execTTYNrOff    = hdrSize + 32
+	execSIDOff      = hdrSize + 36
+	execPGIDOff     = hdrSize + 40
+	execFlagsOff    = hdrSize + 44
+	execTTYOff      = hdrSize + 48
 	execCgroupOff   = execTTYOff + ttyLen
 	execFilenameOff = execCgroupOff + cgroupLen
 	execArgsOff     = execFilenameOff + pathLen
@@ -66,9 +67,23 @@ var errShort = errors.New("short record")
 var le = binary.LittleEndian
 
 // decoder turns ring-buffer records into events. bootTime is the wall-clock
-// time of CLOCK_BOOTTIME zero, to convert bpf_ktime_get_boot_ns.
+// time of CLOCK_BOOTTIME zero, to convert bpf_ktime_get_boot_ns; btime is
+// /proc/stat's boot time (whole seconds), which process start times are
+// counted from, as /proc does, so that they match /proc/PID/stat's.
 type decoder struct {
 	bootTime time.Time
+	btime    time.Time
+}
+
+// startTime converts a task's start_boottime the way /proc/PID/stat's
+// starttime does: whole clock ticks (USER_HZ, 100) after btime. It is zero
+// when btime is unknown.
+func (d decoder) startTime(ns uint64) time.Time {
+	if d.btime.IsZero() || ns == 0 {
+		return time.Time{}
+	}
+	const tick = uint64(time.Second / 100)
+	return d.btime.Add(time.Duration(ns / tick * tick))
 }
 
 // decode parses one record. It never panics on malformed input.
@@ -101,8 +116,10 @@ func (d decoder) decode(b []byte) (event.Event, error) {
 	switch kind {
 	case event.ProcessExec:
 		need = execSize
-	case event.ProcessFork, event.ProcessExit:
+	case event.ProcessFork:
 		need = forkSize
+	case event.ProcessExit:
+		need = exitSize
 	case event.KindUnknown:
 		return ev, fmt.Errorf("record kind %d", kind)
 	}
@@ -115,6 +132,7 @@ func (d decoder) decode(b []byte) (event.Event, error) {
 	switch kind {
 	case event.ProcessExec:
 		decodeExec(&ev, b)
+		ev.Process.StartTime = d.startTime(le.Uint64(b[execStartOff:]))
 	case event.ProcessFork:
 		// The header is the parent's; the record names the child.
 		parent := ev.Process
@@ -122,6 +140,7 @@ func (d decoder) decode(b []byte) (event.Event, error) {
 		ev.Process.PPID = parent.PID
 		ev.Process.PID = int32(le.Uint32(b[hdrSize:]))
 		ev.Process.TID = int32(le.Uint32(b[hdrSize+4:]))
+		ev.Process.StartTime = d.startTime(le.Uint64(b[hdrSize+8:]))
 	case event.ProcessExit:
 		status := le.Uint32(b[hdrSize:])
 		ev.Exit = &event.Exit{Code: int(status>>8) & 0xff, Signal: int(status & 0x7f)}

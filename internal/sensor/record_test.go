@@ -270,3 +270,34 @@ func TestTTYName(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeStartTime(t *testing.T) {
+	btime := time.Unix(1700000000, 0)
+	d := decoder{bootTime: btime.Add(123456789), btime: btime}
+	// 5.678901234 s after boot is 567 whole ticks, as /proc/PID/stat says.
+	want := btime.Add(5670 * time.Millisecond)
+	fork, err := d.decode(newRec(event.ProcessFork, forkSize).u32(hdrSize, 200).u64(hdrSize+8, 5678901234))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := d.decode(execRec().u64(execStartOff, 5678901234))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []event.Event{fork, exec} {
+		if !ev.Process.StartTime.Equal(want) {
+			t.Errorf("%s: start time %v, want %v", ev.Type, ev.Process.StartTime, want)
+		}
+	}
+	if got := (decoder{}).startTime(5678901234); !got.IsZero() {
+		t.Errorf("start time without btime = %v, want zero", got)
+	}
+	if got := parseBtime([]byte("cpu 1 2\nbtime 1700000000\nprocesses 5\n")); !got.Equal(btime) {
+		t.Errorf("parseBtime = %v, want %v", got, btime)
+	}
+	for _, bad := range []string{"", "btime x\n", "btime -5\n", "btim 5\n"} {
+		if got := parseBtime([]byte(bad)); !got.IsZero() {
+			t.Errorf("parseBtime(%q) = %v, want zero", bad, got)
+		}
+	}
+}

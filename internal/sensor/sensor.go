@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -271,13 +272,30 @@ func fillPrefixes(m *ebpf.Map, prefixes []string) error {
 
 const prefixLen = 64
 
-// newDecoder measures the wall-clock time of CLOCK_BOOTTIME zero.
+// newDecoder measures the wall-clock time of CLOCK_BOOTTIME zero and reads
+// /proc/stat's btime; without btime, events have no process start time.
 func newDecoder() (decoder, error) {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
 		return decoder{}, fmt.Errorf("reading CLOCK_BOOTTIME: %w", err)
 	}
-	return decoder{bootTime: time.Now().Add(-time.Duration(ts.Nano()))}, nil
+	d := decoder{bootTime: time.Now().Add(-time.Duration(ts.Nano()))}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		d.btime = parseBtime(b)
+	}
+	return d, nil
+}
+
+// parseBtime returns the "btime" line of /proc/stat as a time, or zero.
+func parseBtime(b []byte) time.Time {
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 {
+				return time.Unix(n, 0)
+			}
+		}
+	}
+	return time.Time{}
 }
 
 // Run reads records until ctx is done, decodes them and sends them on out,

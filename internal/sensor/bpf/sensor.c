@@ -83,6 +83,7 @@ struct exec_rec {
 	struct hdr h;
 	u64 exe_ino;
 	u64 cap_eff;
+	u64 start_ns; // the process's start, ns since boot (as /proc/PID/stat's starttime)
 	u32 filename_len;
 	u32 args_len;
 	u32 tty_nr; // as /proc/PID/stat's tty_nr
@@ -98,6 +99,7 @@ struct fork_rec {
 	struct hdr h;
 	u32 child_pid;
 	u32 child_tid;
+	u64 start_ns; // the child's start, ns since boot
 };
 
 struct exit_rec {
@@ -338,6 +340,7 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct file *exe = BPF_CORE_READ(t, mm, exe_file);
 	r->exe_ino = BPF_CORE_READ(exe, f_inode, i_ino);
 	r->cap_eff = BPF_CORE_READ(t, cred, cap_effective.val);
+	r->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
 	r->sid = BPF_CORE_READ(t, signal, pids[PIDTYPE_SID], numbers[0].nr);
 	r->pgid = BPF_CORE_READ(t, signal, pids[PIDTYPE_PGID], numbers[0].nr);
 	r->flags = exe_flags(exe);
@@ -386,6 +389,7 @@ int sched_fork(struct bpf_raw_tracepoint_args *ctx)
 	fill_hdr(&r->h, K_FORK, 0);
 	r->child_pid = pid;
 	r->child_tid = tid;
+	r->start_ns = BPF_CORE_READ(child, start_boottime);
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }
@@ -853,16 +857,16 @@ int raw_exit_module(struct bpf_raw_tracepoint_args *ctx)
 // The Go decoder (record.go) hard-codes these layouts; TestLayout checks
 // hdr and sys_rec against the BTF; the asserts here check the rest.
 _Static_assert(sizeof(struct hdr) == 88, "hdr layout");
-_Static_assert(sizeof(struct exec_rec) == 88 + 40 + TTY_LEN + CGROUP_LEN + PATH_LEN + ARGS_LEN, "exec_rec layout");
+_Static_assert(sizeof(struct exec_rec) == 88 + 48 + TTY_LEN + CGROUP_LEN + PATH_LEN + ARGS_LEN, "exec_rec layout");
 _Static_assert(sizeof(struct dup_sock) <= ADDR_LEN, "dup_sock fits sys_rec.addr");
-_Static_assert(sizeof(struct fork_rec) == 96, "fork_rec layout");
+_Static_assert(sizeof(struct fork_rec) == 104, "fork_rec layout");
 _Static_assert(sizeof(struct exit_rec) == 96, "exit_rec layout");
 #define OFF(s, f) __builtin_offsetof(struct s, f)
-_Static_assert(OFF(exec_rec, exe_ino) == 88 && OFF(exec_rec, cap_eff) == 96 &&
-		       OFF(exec_rec, filename_len) == 104 && OFF(exec_rec, args_len) == 108 &&
-		       OFF(exec_rec, tty_nr) == 112 && OFF(exec_rec, sid) == 116 && OFF(exec_rec, pgid) == 120 &&
-		       OFF(exec_rec, flags) == 124 && OFF(exec_rec, tty) == 128 && OFF(exec_rec, cgroup) == 160 &&
-		       OFF(exec_rec, filename) == 288 && OFF(exec_rec, args) == 544,
+_Static_assert(OFF(exec_rec, exe_ino) == 88 && OFF(exec_rec, cap_eff) == 96 && OFF(exec_rec, start_ns) == 104 &&
+		       OFF(exec_rec, filename_len) == 112 && OFF(exec_rec, args_len) == 116 &&
+		       OFF(exec_rec, tty_nr) == 120 && OFF(exec_rec, sid) == 124 && OFF(exec_rec, pgid) == 128 &&
+		       OFF(exec_rec, flags) == 132 && OFF(exec_rec, tty) == 136 && OFF(exec_rec, cgroup) == 168 &&
+		       OFF(exec_rec, filename) == 296 && OFF(exec_rec, args) == 552 && OFF(fork_rec, start_ns) == 96,
 	       "exec_rec offsets (record.go)");
 _Static_assert(OFF(dup_sock, family) == 0 && OFF(dup_sock, type) == 2 && OFF(dup_sock, protocol) == 4 &&
 		       OFF(dup_sock, sport) == 8 && OFF(dup_sock, dport) == 10 && OFF(dup_sock, saddr) == 16 &&
