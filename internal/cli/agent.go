@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-cwpp/vigil/internal/agent"
 	"github.com/vigil-cwpp/vigil/internal/profile"
 	"github.com/vigil-cwpp/vigil/internal/response"
+	"github.com/vigil-cwpp/vigil/internal/sensor"
 )
 
 func newAgentCmd(g *globals) *cobra.Command {
@@ -36,6 +37,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 		enforce    bool
 		noResponse bool
 		control    string
+		fallbacks  string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -87,6 +89,16 @@ socket mounted (see docs/agent.md).`,
 			o.EmitEvents, o.EmitAlerts = slices.Contains(emit, "events"), slices.Contains(emit, "alerts")
 			if len(prefixes) > 0 {
 				o.Sensor.SensitivePrefixes = prefixes
+			}
+			switch fallbacks {
+			case "auto":
+				o.Sensor.Fallbacks = sensor.FallbackAuto
+			case "always":
+				o.Sensor.Fallbacks = sensor.FallbackAlways
+			case "never":
+				o.Sensor.Fallbacks = sensor.FallbackNever
+			default:
+				return &exitError{ExitError, fmt.Errorf("--syscall-fallbacks %q: want auto, always or never", fallbacks)}
 			}
 
 			det := agent.Detection{Window: window, Logger: log}
@@ -187,6 +199,7 @@ socket mounted (see docs/agent.md).`,
 	f.StringVar(&policyFile, "policy", "", "response policy (YAML; see docs/response.md)")
 	f.BoolVar(&enforce, "enforce", false, "carry out the policy's actions instead of recording what would have been done")
 	f.BoolVar(&noResponse, "no-response", false, "take and record no response actions")
+	f.StringVar(&fallbacks, "syscall-fallbacks", "auto", "attach raw sys_enter/sys_exit programs for syscalls without tracepoints (init_module): auto (only where modules can be loaded), always, never; costs ~0.25 µs per syscall")
 	f.StringVar(&control, "control-socket", defaultControlSocket, "serve the control API (vigil profile, vigil response) on this unix socket (\"\" disables)")
 	return cmd
 }

@@ -722,7 +722,7 @@ func BenchmarkRawSyscallHook(b *testing.B) {
 		disable []string
 	}{{"sensor-without-module", []string{"module"}}, {"sensor", nil}} {
 		o := DefaultOptions()
-		o.Disable = c.disable
+		o.Disable, o.Fallbacks = c.disable, FallbackAlways
 		s, err := Open(o)
 		if err != nil {
 			b.Fatal(err)

@@ -73,7 +73,9 @@ func watch(t *testing.T) <-chan event.Event {
 	t.Helper()
 	vigiltest.RequireRoot(t)
 	shared.once.Do(func() {
-		shared.s, shared.err = Open(DefaultOptions())
+		o := DefaultOptions()
+		o.Fallbacks = FallbackAlways // this kernel has no module support, so auto would skip the module fallback
+		shared.s, shared.err = Open(o)
 		if shared.err != nil {
 			return
 		}
@@ -499,5 +501,40 @@ func TestDrops(t *testing.T) {
 		if slices.Contains(o.Disable, st.Name) && (st.Attached || st.Error != "disabled") {
 			t.Errorf("%s: attached=%v error=%q, want disabled", st.Name, st.Attached, st.Error)
 		}
+	}
+}
+
+// TestFallbackPolicy checks that the raw-syscall fallback of "module" is
+// attached only as Options.Fallbacks allows: always, never, or (auto)
+// only on a kernel that can load modules.
+func TestFallbackPolicy(t *testing.T) {
+	vigiltest.RequireRoot(t)
+	_, err := os.Stat("/proc/modules")
+	modules := err == nil
+	for _, c := range []struct {
+		name string
+		f    Fallbacks
+		want bool
+	}{{"always", FallbackAlways, true}, {"never", FallbackNever, false}, {"auto", FallbackAuto, modules}} {
+		o := DefaultOptions()
+		o.Fallbacks = c.f
+		s, err := Open(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range s.Status() {
+			if st.Name != "module" {
+				continue
+			}
+			native := st.Attached && st.Fallback == ""
+			if native {
+				t.Logf("%s: module tracepoints exist on this kernel; the fallback is not needed", c.name)
+				continue
+			}
+			if got := st.Attached; got != c.want {
+				t.Errorf("%s: module attached=%v (fallback %q, error %q), want %v", c.name, got, st.Fallback, st.Error, c.want)
+			}
+		}
+		s.Close()
 	}
 }
