@@ -27,6 +27,7 @@ import (
 	"github.com/vigil-cwpp/vigil/internal/alert"
 	"github.com/vigil-cwpp/vigil/internal/event"
 	"github.com/vigil-cwpp/vigil/internal/rules"
+	"github.com/vigil-cwpp/vigil/internal/sensor"
 	"github.com/vigil-cwpp/vigil/internal/vigiltest"
 )
 
@@ -497,6 +498,10 @@ func rtStart(t *testing.T, rs *rules.Ruleset) *rtAgent {
 	o := DefaultOptions()
 	o.Output = pw
 	o.MetricsAddr = "127.0.0.1:0"
+	// This kernel has no module support and hence no init_module
+	// tracepoints; the module rules need the raw-syscall fallback, which
+	// the default (auto) leaves off on such kernels.
+	o.Sensor.Fallbacks = sensor.FallbackAlways
 	var addr net.Addr
 	o.Ready = func(ad net.Addr) { addr = ad; close(ready) }
 	o.Detector = NewDetector(Detection{Rules: rs, Resolve: func(_ context.Context, name string) ([]netip.Addr, error) {
