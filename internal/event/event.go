@@ -122,21 +122,26 @@ type Event struct {
 
 // Process is a process as the sensor saw it.
 type Process struct {
-	PID       int32     `json:"pid"`
-	TID       int32     `json:"tid,omitempty"`
-	PPID      int32     `json:"ppid,omitempty"`
-	Name      string    `json:"name"`           // comm
-	Exe       string    `json:"exe,omitempty"`  // executable path
-	Args      []string  `json:"args,omitempty"` // argv
-	CmdLine   string    `json:"cmd_line,omitempty"`
-	Cwd       string    `json:"cwd,omitempty"`
-	Env       []string  `json:"env,omitempty"`
-	UID       uint32    `json:"uid"`
-	GID       uint32    `json:"gid"`
-	EUID      uint32    `json:"euid"`
-	EGID      uint32    `json:"egid"`
-	LoginUID  uint32    `json:"auid"`
-	CapEff    uint64    `json:"cap_effective,omitempty"`
+	PID      int32    `json:"pid"`
+	TID      int32    `json:"tid,omitempty"`
+	PPID     int32    `json:"ppid,omitempty"`
+	Name     string   `json:"name"`           // comm
+	Exe      string   `json:"exe,omitempty"`  // executable path
+	Args     []string `json:"args,omitempty"` // argv
+	CmdLine  string   `json:"cmd_line,omitempty"`
+	Cwd      string   `json:"cwd,omitempty"`
+	Env      []string `json:"env,omitempty"`
+	UID      uint32   `json:"uid"`
+	GID      uint32   `json:"gid"`
+	EUID     uint32   `json:"euid"`
+	EGID     uint32   `json:"egid"`
+	LoginUID uint32   `json:"auid"`
+	CapEff   uint64   `json:"cap_effective,omitempty"`
+	// CapPrm is the permitted capability set, taken at exec.
+	CapPrm uint64 `json:"cap_permitted,omitempty"`
+	// VPID is the pid in the process's own pid namespace (what getpid
+	// returns in a container); equal to PID on the host.
+	VPID      int32     `json:"vpid,omitempty"`
 	TTY       string    `json:"tty,omitempty"`    // controlling terminal name, "pts/0"
 	TTYNr     uint32    `json:"tty_nr,omitempty"` // its device number as /proc/PID/stat's tty_nr; 0 without one
 	SID       int32     `json:"sid,omitempty"`    // session ID (the session leader's pid)
@@ -208,6 +213,8 @@ type Detail struct {
 	// Name is the memfd name, the module parameters, the mount source.
 	Name   string `json:"name,omitempty"`
 	Target string `json:"target,omitempty"` // mount point or umount target
+	// FSType is mount's file system type argument ("proc", "overlay").
+	FSType string `json:"fstype,omitempty"`
 	// The capability sets capset asked for.
 	CapEffective   uint64 `json:"cap_effective,omitempty"`
 	CapPermitted   uint64 `json:"cap_permitted,omitempty"`

@@ -123,6 +123,7 @@ func (c *Cache) Update(e *event.Event) {
 		}
 		p.PID, p.PPID, p.TID = ep.PID, ep.PPID, 0
 		p.StartTime = time.Time{}
+		p.VPID = 0 // the child's own, from the event (the parent's is not it)
 		c.mu.Lock()
 		c.put(overlay(p, ep))
 		c.mu.Unlock()
@@ -141,7 +142,7 @@ func (c *Cache) Update(e *event.Event) {
 		// container's root between clone and exec): read it now, or drop it.
 		p.Name, p.Exe, p.Args, p.CmdLine, p.Env = "", "", nil, "", nil
 		p.ExeInode, p.ExeUpper, p.ExeMemfd = 0, false, false
-		p.CapEff = 0 // exec recomputes the capabilities; the event has them
+		p.CapEff, p.CapPrm = 0, 0 // exec recomputes the capabilities; the event has them
 		p.Cwd, _ = os.Readlink(filepath.Join(c.o.Proc, strconv.Itoa(int(ep.PID)), "cwd"))
 		c.mu.Lock()
 		c.put(overlay(p, ep))
@@ -189,6 +190,8 @@ func overlay(p, ev event.Process) event.Process {
 	}
 	setNum(&p.LoginUID, ev.LoginUID)
 	setNum(&p.CapEff, ev.CapEff)
+	setNum(&p.CapPrm, ev.CapPrm)
+	setNum(&p.VPID, ev.VPID)
 	setStr(&p.TTY, ev.TTY)
 	setNum(&p.TTYNr, ev.TTYNr)
 	setNum(&p.SID, ev.SID)
@@ -221,8 +224,9 @@ func setNum[T int32 | uint32 | uint64](dst *T, v T) {
 
 // Enrich fills e.Parent and e.Ancestors (the parent's parents, nearest
 // first, up to pid 1 or the end of what is known, at most MaxAncestors)
-// and the actor's missing PPID, Name, Exe, Args, CmdLine, Cwd, CapEff, TTY,
-// TTYNr, SID, PGID, ExeInode, ExeUpper, ExeMemfd and CgroupName from the
+// and the actor's missing PPID, Name, Exe, Args, CmdLine, Cwd, CapEff,
+// CapPrm, VPID, TTY, TTYNr, SID, PGID, ExeInode, ExeUpper, ExeMemfd and
+// CgroupName from the
 // cache, reading /proc for processes it does not know yet.
 func (c *Cache) Enrich(e *event.Event) {
 	if e.Process.PID <= 0 {
@@ -251,6 +255,8 @@ func (c *Cache) Enrich(e *event.Event) {
 		}
 		// What the exec event (or /proc) told about the process.
 		setNum(&p.CapEff, self.CapEff)
+		setNum(&p.CapPrm, self.CapPrm)
+		setNum(&p.VPID, self.VPID)
 		setStr(&p.TTY, self.TTY)
 		setNum(&p.TTYNr, self.TTYNr)
 		setNum(&p.SID, self.SID)

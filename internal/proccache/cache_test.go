@@ -443,7 +443,7 @@ func TestSeedExecFields(t *testing.T) {
 	os.MkdirAll(d, 0o755)
 	os.WriteFile(filepath.Join(proc, "stat"), []byte("btime 1700000000\n"), 0o644)
 	os.WriteFile(filepath.Join(d, "stat"), []byte("20 (sh) S 1 18 17 34819 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 500 1000 100 0"), 0o644)
-	os.WriteFile(filepath.Join(d, "status"), []byte("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nCapEff:\t000001ffffffffff\n"), 0o644)
+	os.WriteFile(filepath.Join(d, "status"), []byte("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nNSpid:\t20\t7\nCapPrm:\t00000000a80425fb\nCapEff:\t000001ffffffffff\n"), 0o644)
 	os.WriteFile(filepath.Join(d, "cgroup"), []byte("4:cpuset:/docker/"+strings.Repeat("c", 64)+"\n"), 0o644)
 	os.Symlink("/tmp/evil (deleted)", filepath.Join(d, "exe"))
 	c := New(Options{Proc: proc})
@@ -452,7 +452,7 @@ func TestSeedExecFields(t *testing.T) {
 	}
 	got, _ := c.Get(20)
 	want := event.Process{PID: 20, PPID: 1, Name: "sh", Exe: "/tmp/evil (deleted)", ExeMemfd: true, SID: 17, PGID: 18,
-		TTY: "pts/3", TTYNr: 34819, CapEff: 0x1ffffffffff, CgroupName: strings.Repeat("c", 64), StartTime: time.Unix(1700000005, 0)}
+		TTY: "pts/3", TTYNr: 34819, CapEff: 0x1ffffffffff, CapPrm: 0xa80425fb, VPID: 7, CgroupName: strings.Repeat("c", 64), StartTime: time.Unix(1700000005, 0)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("seeded process (-want +got):\n%s", diff)
 	}
@@ -462,7 +462,7 @@ func TestSeedExecFields(t *testing.T) {
 // process reaches its later events, and that a new exec replaces it.
 func TestExecFieldsCarried(t *testing.T) {
 	c := New(Options{Proc: emptyProc(t)})
-	exe := event.Process{PID: 30, PPID: 1, Name: "x", Exe: "/memfd:x", CapEff: 0x3, TTY: "pts/1", TTYNr: 34817,
+	exe := event.Process{PID: 30, PPID: 1, Name: "x", Exe: "/memfd:x", CapEff: 0x3, CapPrm: 0x7, VPID: 1, TTY: "pts/1", TTYNr: 34817,
 		SID: 30, PGID: 30, ExeInode: 9, ExeUpper: true, ExeMemfd: true, CgroupName: "docker-1.scope"}
 	c.Update(&event.Event{Type: event.ProcessExec, Process: exe})
 	e := &event.Event{Type: event.FileOpen, Process: event.Process{PID: 30}}
@@ -472,13 +472,21 @@ func TestExecFieldsCarried(t *testing.T) {
 	if diff := cmp.Diff(want, e.Process); diff != "" {
 		t.Errorf("later event's process (-want +got):\n%s", diff)
 	}
-	// The child inherits the session, tty and cgroup; its exec of a plain
-	// file clears the executable's flags and sets its own capabilities.
-	c.Update(&event.Event{Type: event.ProcessFork, Process: event.Process{PID: 31, PPID: 30}})
+	// The child inherits the session, tty and cgroup, not the parent's
+	// vpid (the fork event gives its own); its exec of a plain file clears
+	// the executable's flags and sets its own capabilities.
+	c.Update(&event.Event{Type: event.ProcessFork, Process: event.Process{PID: 31, PPID: 30, VPID: 2}})
+	if got, _ := c.Get(31); got.VPID != 2 || got.CapPrm != 0x7 {
+		t.Errorf("forked child: vpid %d cap_permitted %#x; want 2 (its own) and 0x7 (inherited)", got.VPID, got.CapPrm)
+	}
+	c.Update(&event.Event{Type: event.ProcessFork, Process: event.Process{PID: 32, PPID: 30}})
+	if got, _ := c.Get(32); got.VPID != 0 {
+		t.Errorf("forked child without a vpid in its event: vpid %d, want 0 (not the parent's)", got.VPID)
+	}
 	c.Update(&event.Event{Type: event.ProcessExec, Process: event.Process{PID: 31, Name: "y", Exe: "/bin/y", ExeInode: 10}})
 	e = &event.Event{Type: event.NetConnect, Process: event.Process{PID: 31}}
 	c.Enrich(e)
-	want = event.Process{PID: 31, PPID: 30, Name: "y", Exe: "/bin/y", TTY: "pts/1", TTYNr: 34817, SID: 30, PGID: 30,
+	want = event.Process{PID: 31, PPID: 30, VPID: 2, Name: "y", Exe: "/bin/y", TTY: "pts/1", TTYNr: 34817, SID: 30, PGID: 30,
 		ExeInode: 10, CgroupName: "docker-1.scope"}
 	if diff := cmp.Diff(want, e.Process); diff != "" {
 		t.Errorf("child after exec (-want +got):\n%s", diff)

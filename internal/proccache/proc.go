@@ -99,11 +99,14 @@ func splitCmdline(b []byte) []string {
 // status is what Vigil uses of /proc/<pid>/status.
 type status struct {
 	UID, EUID, GID, EGID uint32
-	CapEff               uint64
+	CapEff, CapPrm       uint64
+	// VPID is the last NSpid field: the pid in the process's own pid
+	// namespace.
+	VPID int32
 }
 
-// parseStatus reads Uid, Gid and CapEff; missing or malformed lines leave
-// zeros.
+// parseStatus reads Uid, Gid, CapEff, CapPrm and NSpid; missing or
+// malformed lines leave zeros.
 func parseStatus(b []byte) status {
 	var s status
 	for line := range strings.Lines(string(b)) {
@@ -120,6 +123,16 @@ func parseStatus(b []byte) status {
 		case "CapEff":
 			if len(f) > 0 {
 				s.CapEff, _ = strconv.ParseUint(f[0], 16, 64)
+			}
+		case "CapPrm":
+			if len(f) > 0 {
+				s.CapPrm, _ = strconv.ParseUint(f[0], 16, 64)
+			}
+		case "NSpid":
+			if len(f) > 0 {
+				if n, err := strconv.ParseInt(f[len(f)-1], 10, 32); err == nil && n > 0 {
+					s.VPID = int32(n)
+				}
 			}
 		}
 	}
@@ -184,6 +197,7 @@ func readProc(proc string, pid int32, boot time.Time) (event.Process, error) {
 	if b, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
 		s := parseStatus(b)
 		p.UID, p.EUID, p.GID, p.EGID, p.CapEff = s.UID, s.EUID, s.GID, s.EGID, s.CapEff
+		p.CapPrm, p.VPID = s.CapPrm, s.VPID
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "cgroup")); err == nil {
 		p.CgroupName = cgroupLeaf(b)

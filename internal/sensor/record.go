@@ -21,7 +21,7 @@ const (
 	hdrSize = 88
 
 	execSize    = execArgsOff + argsLen
-	forkSize    = hdrSize + 16
+	forkSize    = hdrSize + 24
 	exitSize    = hdrSize + 8
 	sysSize     = hdrSize + 8 + 32 + 8 + addrLen + 2*pathLen
 	pathLen     = 256
@@ -39,13 +39,15 @@ const (
 	execInoOff      = hdrSize
 	execCapOff      = hdrSize + 8
 	execStartOff    = hdrSize + 16
-	execFnLenOff    = hdrSize + 24
-	execArgsLenOff  = hdrSize + 28
-	execTTYNrOff    = hdrSize + 32
-	execSIDOff      = hdrSize + 36
-	execPGIDOff     = hdrSize + 40
-	execFlagsOff    = hdrSize + 44
-	execTTYOff      = hdrSize + 48
+	execCapPrmOff   = hdrSize + 24
+	execFnLenOff    = hdrSize + 32
+	execArgsLenOff  = hdrSize + 36
+	execTTYNrOff    = hdrSize + 40
+	execSIDOff      = hdrSize + 44
+	execPGIDOff     = hdrSize + 48
+	execFlagsOff    = hdrSize + 52
+	execVPIDOff     = hdrSize + 56
+	execTTYOff      = hdrSize + 64
 	execCgroupOff   = execTTYOff + ttyLen
 	execFilenameOff = execCgroupOff + cgroupLen
 	execArgsOff     = execFilenameOff + pathLen
@@ -56,6 +58,9 @@ const (
 	exeMemfd   = 1
 	exeUpper   = 2
 	exeBlocked = 4
+
+	// fork_rec
+	forkVPIDOff = hdrSize + 16
 
 	// dup_sock, in sys_rec.addr
 	dupSize = 48
@@ -141,6 +146,7 @@ func (d decoder) decode(b []byte) (event.Event, error) {
 		ev.Process.PID = int32(le.Uint32(b[hdrSize:]))
 		ev.Process.TID = int32(le.Uint32(b[hdrSize+4:]))
 		ev.Process.StartTime = d.startTime(le.Uint64(b[hdrSize+8:]))
+		ev.Process.VPID = int32(le.Uint32(b[forkVPIDOff:]))
 	case event.ProcessExit:
 		status := le.Uint32(b[hdrSize:])
 		ev.Exit = &event.Exit{Code: int(status>>8) & 0xff, Signal: int(status & 0x7f)}
@@ -154,6 +160,8 @@ func decodeExec(ev *event.Event, b []byte) {
 	p := &ev.Process
 	p.ExeInode = le.Uint64(b[execInoOff:])
 	p.CapEff = le.Uint64(b[execCapOff:])
+	p.CapPrm = le.Uint64(b[execCapPrmOff:])
+	p.VPID = int32(le.Uint32(b[execVPIDOff:]))
 	p.TTYNr = le.Uint32(b[execTTYNrOff:])
 	p.SID = int32(le.Uint32(b[execSIDOff:]))
 	p.PGID = int32(le.Uint32(b[execPGIDOff:]))
@@ -231,16 +239,20 @@ func decodeSys(ev *event.Event, b []byte) {
 		ev.Detail = &event.Detail{Target: str1, Request: arg[0]}
 	case event.NetConnect:
 		ev.Net = sockaddr(addr, false)
+		sockInfo(ev.Net, arg[3])
 	case event.NetBind:
 		ev.Net = sockaddr(addr, true)
+		sockInfo(ev.Net, arg[3])
 	case event.NetAccept:
 		// The peer is the source of an accepted connection.
 		ev.Net = sockaddr(addr, true)
 		if ev.Net.Family == "" {
 			ev.Net = &event.Net{}
 		}
+		sockInfo(ev.Net, arg[3])
 	case event.NetListen:
 		ev.Net = &event.Net{Backlog: int(int32(arg[1]))}
+		sockInfo(ev.Net, arg[3])
 	case event.PrivSetuid, event.PrivSetgid:
 		ids := make([]uint32, nargs)
 		for i := range ids {
@@ -257,8 +269,24 @@ func decodeSys(ev *event.Event, b []byte) {
 	case event.Unshare, event.Setns, event.BPF:
 		ev.Detail = &event.Detail{Request: arg[0]}
 	case event.Mount:
-		ev.Detail = &event.Detail{Name: str1, Target: str2, Request: arg[0]}
+		ev.Detail = &event.Detail{Name: str1, Target: str2, Request: arg[0], FSType: cstring(addr)}
 	}
+}
+
+// sockInfo fills n's type and protocol, and its family when the address
+// did not give one, from the packed socket info sensor.c's sock_info
+// writes into connect, accept, bind and listen records (0: the fd was not
+// a socket).
+func sockInfo(n *event.Net, info uint64) {
+	fam := info >> 32 & 0xffff
+	if fam == 0 {
+		return
+	}
+	if n.Family == "" {
+		n.Family = familyName(fam)
+	}
+	n.Type = sockType(info & 0xffff)
+	n.Protocol = int(info >> 16 & 0xffff)
 }
 
 // sockaddr parses a raw struct sockaddr. local puts an inet address in

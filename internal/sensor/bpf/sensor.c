@@ -84,11 +84,14 @@ struct exec_rec {
 	u64 exe_ino;
 	u64 cap_eff;
 	u64 start_ns; // the process's start, ns since boot (as /proc/PID/stat's starttime)
+	u64 cap_prm;
 	u32 filename_len;
 	u32 args_len;
 	u32 tty_nr; // as /proc/PID/stat's tty_nr
 	u32 sid, pgid;
 	u32 flags;
+	u32 vpid;               // the pid in the process's own pid namespace
+	u32 _pad;
 	char tty[TTY_LEN];       // the controlling tty's name ("pts3", "tty1")
 	char cgroup[CGROUP_LEN]; // the leaf name of the process's cgroup
 	char filename[PATH_LEN];
@@ -100,6 +103,8 @@ struct fork_rec {
 	u32 child_pid;
 	u32 child_tid;
 	u64 start_ns; // the child's start, ns since boot
+	u32 child_vpid; // the child's pid in its own pid namespace
+	u32 _pad;
 };
 
 struct exit_rec {
@@ -245,6 +250,19 @@ static __always_inline void fill_hdr(struct hdr *h, u16 kind, u16 nr)
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
+// task_vpid is t's pid as its own pid namespace numbers it (what getpid
+// returns inside a container): thread_pid->numbers[thread_pid->level].
+static __always_inline u32 task_vpid(struct task_struct *t)
+{
+	struct pid *p = BPF_CORE_READ(t, thread_pid);
+	if (!p)
+		return 0;
+	u32 level = BPF_CORE_READ(p, level);
+	struct upid up = {};
+	BPF_CORE_READ_INTO(&up, p, numbers[level]);
+	return up.nr;
+}
+
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
 
 // exe_flags says whether the executable is a memfd or a deleted file, and
@@ -340,6 +358,9 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct file *exe = BPF_CORE_READ(t, mm, exe_file);
 	r->exe_ino = BPF_CORE_READ(exe, f_inode, i_ino);
 	r->cap_eff = BPF_CORE_READ(t, cred, cap_effective.val);
+	r->cap_prm = BPF_CORE_READ(t, cred, cap_permitted.val);
+	r->vpid = task_vpid(t);
+	r->_pad = 0;
 	r->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
 	r->sid = BPF_CORE_READ(t, signal, pids[PIDTYPE_SID], numbers[0].nr);
 	r->pgid = BPF_CORE_READ(t, signal, pids[PIDTYPE_PGID], numbers[0].nr);
@@ -390,6 +411,8 @@ int sched_fork(struct bpf_raw_tracepoint_args *ctx)
 	r->child_pid = pid;
 	r->child_tid = tid;
 	r->start_ns = BPF_CORE_READ(child, start_boottime);
+	r->child_vpid = task_vpid(child);
+	r->_pad = 0;
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }
@@ -483,6 +506,20 @@ static __always_inline int finish(long ret)
 #define O_CREAT 0100
 #define O_TRUNC 01000
 
+// has_dotdot says whether the first n bytes of s hold "../": a path that
+// climbs (directory traversal) is kept whatever it names, because the
+// sensitive-prefix filter sees the path as written, not as resolved.
+static __always_inline int has_dotdot(const char *s, long n)
+{
+	for (int i = 0; i < PATH_LEN - 2; i++) {
+		if (i + 2 >= n)
+			return 0;
+		if (s[i] == '.' && s[i + 1] == '.' && s[i + 2] == '/')
+			return 1;
+	}
+	return 0;
+}
+
 static __always_inline int open_enter(u16 nr, const char *path, u64 flags, u64 mode)
 {
 	struct sys_rec *r = begin(K_OPEN, nr);
@@ -490,7 +527,8 @@ static __always_inline int open_enter(u16 nr, const char *path, u64 flags, u64 m
 		return 0;
 	r->arg[0] = flags;
 	r->arg[1] = mode;
-	if (bpf_probe_read_user_str(r->str1, sizeof(r->str1), path) <= 0)
+	long n = bpf_probe_read_user_str(r->str1, sizeof(r->str1), path);
+	if (n <= 0)
 		return 0;
 	if (!(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC))) {
 		struct prefix_key *k = (struct prefix_key *)r->str2;
@@ -501,7 +539,7 @@ static __always_inline int open_enter(u16 nr, const char *path, u64 flags, u64 m
 		r->str2[1] = 0;
 		r->str2[2] = 0;
 		r->str2[3] = 0;
-		if (!keep)
+		if (!keep && !has_dotdot(r->str1, n))
 			return 0;
 	}
 	return park(r);
@@ -539,6 +577,43 @@ int enter_creat(struct trace_event_raw_sys_enter *ctx)
 }
 SYS_EXIT(creat)
 
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+
+// fd_socket returns the socket behind fd in the current task's fd table,
+// or 0 when fd is not a socket.
+static __always_inline struct socket *fd_socket(u64 fd)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]);
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	return BPF_CORE_READ(f, private_data);
+}
+
+// sock_info packs the family, type and protocol of the socket behind fd
+// for connect, accept, bind and listen records (their arg[3]): type in
+// bits 0-15, protocol in 16-31, family in 32-47; 0 when fd is not a
+// socket.
+static __always_inline u64 sock_info(u64 fd)
+{
+	struct socket *sock = fd_socket(fd);
+	if (!sock)
+		return 0;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	u64 type = BPF_CORE_READ(sock, type);
+	u64 proto = BPF_CORE_READ(sk, sk_protocol);
+	u64 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	return (type & 0xffff) | (proto & 0xffff) << 16 | (fam & 0xffff) << 32;
+}
+
 // sockaddr_enter copies the user sockaddr at ptr (length alen) and parks.
 static __always_inline int sockaddr_enter(u16 kind, u16 nr, u64 fd, const void *ptr, u64 alen)
 {
@@ -553,6 +628,7 @@ static __always_inline int sockaddr_enter(u16 kind, u16 nr, u64 fd, const void *
 	u16 fam = *(u16 *)r->addr;
 	if (fam != 1 && fam != 2 && fam != 10) // AF_UNIX, AF_INET, AF_INET6
 		return 0;
+	r->arg[3] = sock_info(fd);
 	return park(r);
 }
 
@@ -578,6 +654,7 @@ int enter_listen(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	r->arg[0] = ctx->args[0];
 	r->arg[1] = ctx->args[1];
+	r->arg[3] = sock_info(ctx->args[0]);
 	return park(r);
 }
 SYS_EXIT(listen)
@@ -591,7 +668,7 @@ int enter_accept4(struct trace_event_raw_sys_enter *ctx)
 	r->arg[0] = ctx->args[0];
 	r->arg[1] = ctx->args[1]; // upeer_sockaddr
 	r->arg[2] = ctx->args[2]; // upeer_addrlen
-	r->arg[3] = ctx->args[3]; // flags
+	r->arg[3] = sock_info(ctx->args[0]); // the listening socket's: the accepted one's are the same
 	return park(r);
 }
 SYS_EXIT(accept4)
@@ -615,23 +692,13 @@ int enter_socket(struct trace_event_raw_sys_enter *ctx)
 }
 SYS_EXIT(socket)
 
-#define S_IFMT 0170000
-#define S_IFSOCK 0140000
-
 // dup_enter keeps dup, dup2 and dup3 of a socket, with the socket's
 // family, type and endpoints read from the task's fd table.
 static __always_inline int dup_enter(u16 nr, u64 oldfd, u64 newfd)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (oldfd >= BPF_CORE_READ(fdt, max_fds))
+	struct socket *sock = fd_socket(oldfd);
+	if (!sock)
 		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[oldfd & 0xffffff]);
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return 0;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
 	struct sock *sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
 		return 0;
@@ -769,8 +836,26 @@ SIMPLE(finit_module, K_MODULE, 0, A(2), A(0), 0, S(1), 0)
 SIMPLE(unshare, K_UNSHARE, 0, A(0), 0, 0, 0, 0)
 // setns(fd, nstype)
 SIMPLE(setns, K_SETNS, 0, A(1), A(0), 0, 0, 0)
-// mount(source, target, type, flags, data)
-SIMPLE(mount, K_MOUNT, 0, A(3), 0, 0, S(0), S(1))
+// mount(source, target, type, flags, data): the file system type goes
+// into addr.
+SEC("tracepoint/syscalls/sys_enter_mount")
+int enter_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	struct sys_rec *r = begin(K_MOUNT, NR);
+	if (!r)
+		return 0;
+	r->arg[0] = A(3);
+	bpf_probe_read_user_str(r->str1, sizeof(r->str1), S(0));
+	bpf_probe_read_user_str(r->str2, sizeof(r->str2), S(1));
+	r->addr[0] = 0;
+	if (S(2)) {
+		long n = bpf_probe_read_user_str(r->addr, sizeof(r->addr), S(2));
+		if (n > 0)
+			r->addr_len = n;
+	}
+	return park(r);
+}
+SYS_EXIT(mount)
 // umount2(target, flags); its tracepoint is named after the kernel's
 // sys_umount.
 SIMPLE(umount, K_UMOUNT, 0, A(1), 0, 0, S(0), 0)
@@ -857,16 +942,17 @@ int raw_exit_module(struct bpf_raw_tracepoint_args *ctx)
 // The Go decoder (record.go) hard-codes these layouts; TestLayout checks
 // hdr and sys_rec against the BTF; the asserts here check the rest.
 _Static_assert(sizeof(struct hdr) == 88, "hdr layout");
-_Static_assert(sizeof(struct exec_rec) == 88 + 48 + TTY_LEN + CGROUP_LEN + PATH_LEN + ARGS_LEN, "exec_rec layout");
+_Static_assert(sizeof(struct exec_rec) == 88 + 64 + TTY_LEN + CGROUP_LEN + PATH_LEN + ARGS_LEN, "exec_rec layout");
 _Static_assert(sizeof(struct dup_sock) <= ADDR_LEN, "dup_sock fits sys_rec.addr");
-_Static_assert(sizeof(struct fork_rec) == 104, "fork_rec layout");
+_Static_assert(sizeof(struct fork_rec) == 112, "fork_rec layout");
 _Static_assert(sizeof(struct exit_rec) == 96, "exit_rec layout");
 #define OFF(s, f) __builtin_offsetof(struct s, f)
 _Static_assert(OFF(exec_rec, exe_ino) == 88 && OFF(exec_rec, cap_eff) == 96 && OFF(exec_rec, start_ns) == 104 &&
-		       OFF(exec_rec, filename_len) == 112 && OFF(exec_rec, args_len) == 116 &&
-		       OFF(exec_rec, tty_nr) == 120 && OFF(exec_rec, sid) == 124 && OFF(exec_rec, pgid) == 128 &&
-		       OFF(exec_rec, flags) == 132 && OFF(exec_rec, tty) == 136 && OFF(exec_rec, cgroup) == 168 &&
-		       OFF(exec_rec, filename) == 296 && OFF(exec_rec, args) == 552 && OFF(fork_rec, start_ns) == 96,
+		       OFF(exec_rec, cap_prm) == 112 && OFF(exec_rec, filename_len) == 120 && OFF(exec_rec, args_len) == 124 &&
+		       OFF(exec_rec, tty_nr) == 128 && OFF(exec_rec, sid) == 132 && OFF(exec_rec, pgid) == 136 &&
+		       OFF(exec_rec, flags) == 140 && OFF(exec_rec, vpid) == 144 && OFF(exec_rec, tty) == 152 &&
+		       OFF(exec_rec, cgroup) == 184 && OFF(exec_rec, filename) == 312 && OFF(exec_rec, args) == 568 &&
+		       OFF(fork_rec, start_ns) == 96 && OFF(fork_rec, child_vpid) == 104,
 	       "exec_rec offsets (record.go)");
 _Static_assert(OFF(dup_sock, family) == 0 && OFF(dup_sock, type) == 2 && OFF(dup_sock, protocol) == 4 &&
 		       OFF(dup_sock, sport) == 8 && OFF(dup_sock, dport) == 10 && OFF(dup_sock, saddr) == 16 &&
