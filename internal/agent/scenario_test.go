@@ -548,17 +548,18 @@ func scExec(t *testing.T, timeout time.Duration, id string, cmd ...string) (stri
 	return "", -1
 }
 
-// TestScProfile: a container's normal loop is learned (discover), promoted
-// to monitor when the window ends; an unknown binary then alerts without
-// being stopped; the profile, exported, edited to allow it and imported
-// over the control socket, no longer alerts on it; in protect mode an
-// unknown binary is killed by the default policy's profile trigger, the
-// class being in enforce mode.
-func TestScProfile(t *testing.T) {
+// scLearned starts the agent with a profile store (learning window of a
+// few seconds; zeroDrift for new profiles) and the default response policy
+// with the test's class in enforce mode, runs a container with a normal
+// workload loop plus one `docker exec sh -c` an operator would do, waits
+// until the class is promoted to monitor and checks that the loop raises
+// no deviation then.
+func scLearned(t *testing.T, what string, zeroDrift bool) (run *scRun, store *profile.Store, id, class string) {
+	t.Helper()
 	vigiltest.RequireRoot(t)
-	img, class := scImage(t, "profile")
+	img, class := scImage(t, what)
 	const learn = 12 * time.Second
-	store, err := profile.New(profile.Options{Learn: learn, Hash: ExeHash("/proc")})
+	store, err := profile.New(profile.Options{Learn: learn, Hash: ExeHash("/proc"), ZeroDrift: zeroDrift})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,9 +571,9 @@ func TestScProfile(t *testing.T) {
 	c := pol.Default
 	c.Mode = response.ModeEnforce
 	pol.Classes = map[string]response.ClassPolicy{class: c}
-	run := scStartAgent(t, NewDetector(Detection{Profiles: store, Responder: resp, Policy: pol, Window: time.Minute}))
+	run = scStartAgent(t, NewDetector(Detection{Profiles: store, Responder: resp, Policy: pol, Window: time.Minute}))
 
-	id, _ := scContainer(t, "--network", "none", img,
+	id, _ = scContainer(t, "--network", "none", img,
 		"sh", "-c", "while :; do ls / >/dev/null; cat /etc/hostname >/dev/null; sleep 0.2; done")
 	run.watch(id)
 	ofContainer := func(e *event.Event) bool { return e.Workload != nil && e.Workload.ContainerID == id }
@@ -603,16 +604,79 @@ func TestScProfile(t *testing.T) {
 			t.Errorf("learned executables lack %s with its hash: %+v", exe, p.Executables)
 		}
 	}
+	if p.ZeroDrift != zeroDrift {
+		t.Errorf("profile zero_drift %v, want %v", p.ZeroDrift, zeroDrift)
+	}
 	promoted := time.Now()
 	// The normal loop goes on without deviations once monitored.
 	run.waitEvent(t, 30*time.Second, "a sleep of the loop after promotion", func(e *event.Event) bool {
 		return ofContainer(e) && e.Type == event.ProcessExec && e.Process.Exe == "/usr/bin/sleep" && e.Time.After(promoted.Add(time.Second))
 	})
+	if devs := run.alertsWhere(func(a *alert.Alert) bool {
+		return a.Source == alert.SourceProfile && a.Event.Workload != nil && a.Event.Workload.ContainerID == id
+	}); len(devs) > 0 {
+		t.Fatalf("the learned loop deviates: %d alerts, the first: %s", len(devs), devs[0].Output)
+	}
+	return run, store, id, class
+}
+
+// TestScZeroDrift: a class learned with zero drift and switched to protect
+// gets the sensor's in-kernel exec policy: a binary copied into the
+// running container (overlay upper layer) is killed by the kernel at its
+// exec, before it runs — the event says "blocked" — and the alert names
+// the drift.
+func TestScZeroDrift(t *testing.T) {
+	run, store, id, class := scLearned(t, "drift", true)
+	ofContainer := func(e *event.Event) bool { return e.Workload != nil && e.Workload.ContainerID == id }
+	run.call(t, http.MethodPost, "/v1/profiles/mode", strings.NewReader(url.Values{"class": {class}, "mode": {"protect"}}.Encode()), http.StatusNoContent)
+	if p, _ := store.Get(class); p.Mode != profile.Protect {
+		t.Fatalf("mode %s after switching to protect", p.Mode)
+	}
+	// The policy is put in the kernel as the next event is handled: wait
+	// for one of the container's written after the switch.
+	switched := time.Now()
+	run.waitEvent(t, 30*time.Second, "an event of the loop after the switch", func(e *event.Event) bool {
+		return ofContainer(e) && e.Time.After(switched.Add(100*time.Millisecond))
+	})
+	// The drift binary arrives the way a dropper's would: a new file in
+	// the container's writable layer (docker cp writes it from the host,
+	// so no write by the container itself deviates first). It would serve
+	// HTTP forever if it ran.
+	bin := scBuild(t, "testdata/miner")
+	scDocker(t, "cp", filepath.Join(bin, "miner"), id+":/tmp/drift")
+	out, code := scExec(t, time.Minute, id, "/tmp/drift", "web", "127.0.0.1:0")
+	if code != 137 {
+		t.Fatalf("drift binary in protect mode: exit %d, want 137 (SIGKILL by the kernel): %s", code, out)
+	}
+	if strings.Contains(out, "listening") {
+		t.Fatalf("the drift binary ran before it was killed: %s", out)
+	}
+	ex := run.waitEvent(t, 30*time.Second, "the blocked exec of /tmp/drift", func(e *event.Event) bool {
+		return ofContainer(e) && e.Type == event.ProcessExec && e.Process.Exe == "/tmp/drift"
+	})
+	if !ex.Blocked || !ex.Process.ExeUpper {
+		t.Errorf("exec of /tmp/drift: blocked %v, upper layer %v; want both", ex.Blocked, ex.Process.ExeUpper)
+	}
+	a := run.waitAlert(t, 30*time.Second, "the drift alert", func(a *alert.Alert) bool {
+		return a.Source == alert.SourceProfile && a.Event.Process.PID == ex.Process.PID && a.Event.Workload != nil && a.Event.Workload.ContainerID == id
+	})
+	if a.Rule != "Profile deviation: binary not in the image" || a.Priority != "CRITICAL" || !slices.Contains(a.Tags, "mode_protect") {
+		t.Errorf("drift alert: rule %q, priority %s, tags %q", a.Rule, a.Priority, a.Tags)
+	}
+	t.Logf("drift alert: %s; responses %q", a.Output, a.Responses)
+}
+
+// TestScProfile: a container's normal loop is learned (discover), promoted
+// to monitor when the window ends; an unknown binary then alerts without
+// being stopped; the profile, exported, edited to allow it and imported
+// over the control socket, no longer alerts on it; in protect mode an
+// unknown binary is killed by the default policy's profile trigger, the
+// class being in enforce mode.
+func TestScProfile(t *testing.T) {
+	run, store, id, class := scLearned(t, "profile", false)
+	ofContainer := func(e *event.Event) bool { return e.Workload != nil && e.Workload.ContainerID == id }
 	ofMe := func(a *alert.Alert) bool {
 		return a.Source == alert.SourceProfile && a.Event.Workload != nil && a.Event.Workload.ContainerID == id
-	}
-	if devs := run.alertsWhere(ofMe); len(devs) > 0 {
-		t.Fatalf("the learned loop deviates: %d alerts, the first: %s", len(devs), devs[0].Output)
 	}
 
 	// Monitor: an unknown binary alerts and runs.
