@@ -48,6 +48,12 @@ type Names struct {
 type nameFiles struct {
 	users, groups        map[uint32]string
 	passwdStamp, grStamp stamp
+	// ns is the mount namespace (0 for the host's files); via is a
+	// process whose root last served it and last the process of the
+	// last lookup: their roots serve re-reads once the process of the
+	// event is gone.
+	ns        uint32
+	via, last int32
 }
 
 // stamp tells whether a file changed since it was read.
@@ -72,8 +78,10 @@ func NewNames(o NamesOptions) *Names {
 
 // Fill sets p.User, p.Group and p.LoginUser from p's UID, GID and LoginUID
 // (an unset login uid gets no name). Root is "root" whatever the files
-// say, and without reading them.
-func (n *Names) Fill(p *event.Process) {
+// say, and without reading them. kin are processes that may share p's
+// mount namespace (its parent): when p is gone, their roots serve to
+// read that namespace's files, or re-read them when they changed.
+func (n *Names) Fill(p *event.Process, kin ...int32) {
 	if p == nil || p.PID <= 0 {
 		return
 	}
@@ -86,36 +94,44 @@ func (n *Names) Fill(p *event.Process) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	f, root := n.files(p.PID, p.MntNS)
-	p.User = f.user(n, root, p.UID)
-	p.Group = f.group(n, root, p.GID)
+	pids := append([]int32{p.PID}, kin...)
+	f := n.files(pids, p.MntNS)
+	p.User = f.user(n, pids, p.UID)
+	p.Group = f.group(n, pids, p.GID)
 	if p.LoginUID != unsetID {
-		p.LoginUser = f.user(n, root, p.LoginUID)
+		p.LoginUser = f.user(n, pids, p.LoginUID)
 	}
+	f.last = p.PID
 }
 
-// files returns the cached files of mount namespace ns, reading them
-// through pid's root when they are not cached, else the host's. The
-// returned root is where they were read (for re-reads on a miss). Called
-// with n.mu held.
-func (n *Names) files(pid int32, ns uint32) (*nameFiles, string) {
-	root := filepath.Join(n.o.Proc, strconv.Itoa(int(pid)), "root")
+// files returns the cached files of mount namespace ns (pids[0]'s),
+// reading them when they are not cached through the root of pids[0], else
+// of the first other of pids in ns; else the host's. Called with n.mu
+// held.
+func (n *Names) files(pids []int32, ns uint32) *nameFiles {
 	if ns == 0 {
-		ns = mntNS(n.o.Proc, pid)
+		ns = mntNS(n.o.Proc, pids[0])
 	}
 	if f, ok := n.byNS[ns]; ok && ns != 0 {
-		return f, root
+		return f
 	}
-	if ns != 0 {
-		if f, err := n.read(root); err == nil {
+	for i, pid := range pids {
+		if ns == 0 {
+			break
+		}
+		if i > 0 && mntNS(n.o.Proc, pid) != ns {
+			continue
+		}
+		if f, err := n.read(filepath.Join(n.o.Proc, strconv.Itoa(int(pid)), "root")); err == nil {
 			if len(n.byNS) >= n.o.MaxNamespaces {
 				for k := range n.byNS {
 					delete(n.byNS, k)
 					break
 				}
 			}
+			f.ns, f.via = ns, pid
 			n.byNS[ns] = f
-			return f, root
+			return f
 		}
 	}
 	hostRoot := filepath.Join(n.o.Proc, "1", "root")
@@ -126,7 +142,7 @@ func (n *Names) files(pid int32, ns uint32) (*nameFiles, string) {
 		}
 		n.host = f
 	}
-	return n.host, hostRoot
+	return n.host
 }
 
 // mntNS reads the mount namespace inode of pid; 0 when it cannot.
@@ -138,32 +154,38 @@ func mntNS(proc string, pid int32) uint32 {
 	return uint32(st.Ino)
 }
 
-func (f *nameFiles) user(n *Names, root string, id uint32) string {
+func (f *nameFiles) user(n *Names, pids []int32, id uint32) string {
 	if id == 0 {
 		return "root"
 	}
 	if s, ok := f.users[id]; ok {
 		return s
 	}
-	n.reread(f, root, true)
+	n.reread(f, pids, true)
 	return f.users[id]
 }
 
-func (f *nameFiles) group(n *Names, root string, id uint32) string {
+func (f *nameFiles) group(n *Names, pids []int32, id uint32) string {
 	if id == 0 {
 		return "root"
 	}
 	if s, ok := f.groups[id]; ok {
 		return s
 	}
-	n.reread(f, root, false)
+	n.reread(f, pids, false)
 	return f.groups[id]
 }
 
 // reread reloads passwd (or group) when it changed since it was read: an
 // ID without a name may have been added since (useradd in a container).
-// It costs a stat per miss.
-func (n *Names) reread(f *nameFiles, root string, passwd bool) {
+// It costs a few stats per miss. The files are read through the root of
+// the first of pids still in their namespace, else of another process
+// seen there.
+func (n *Names) reread(f *nameFiles, pids []int32, passwd bool) {
+	root, ok := n.rootOf(f, pids)
+	if !ok {
+		return
+	}
 	name, st := "group", &f.grStamp
 	if passwd {
 		name, st = "passwd", &f.passwdStamp
@@ -183,6 +205,22 @@ func (n *Names) reread(f *nameFiles, root string, passwd bool) {
 	} else {
 		f.groups = m
 	}
+}
+
+// rootOf returns a live root of f's namespace: that of the first of pids
+// in it, else of another process seen there (each checked to be in it:
+// PIDs are reused).
+func (n *Names) rootOf(f *nameFiles, pids []int32) (string, bool) {
+	if f == n.host {
+		return filepath.Join(n.o.Proc, "1", "root"), true
+	}
+	for _, c := range append(pids, f.last, f.via) {
+		if c > 0 && mntNS(n.o.Proc, c) == f.ns {
+			f.via = c
+			return filepath.Join(n.o.Proc, strconv.Itoa(int(c)), "root"), true
+		}
+	}
+	return "", false
 }
 
 // read reads root's /etc/passwd and /etc/group. A missing group file is

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -50,8 +51,8 @@ func FuzzParseIDNames(f *testing.F) {
 }
 
 // fakeRoot writes passwd and group under proc/<pid>/root/etc and a file
-// standing for proc/<pid>/ns/mnt.
-func fakeRoot(t testing.TB, proc, pid, passwd, group string) {
+// standing for proc/<pid>/ns/mnt, whose inode it returns.
+func fakeRoot(t testing.TB, proc, pid, passwd, group string) (mntNS uint32) {
 	t.Helper()
 	etc := filepath.Join(proc, pid, "root", "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
@@ -66,21 +67,26 @@ func fakeRoot(t testing.TB, proc, pid, passwd, group string) {
 	if err := os.WriteFile(filepath.Join(proc, pid, "ns", "mnt"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(proc, pid, "ns", "mnt"), &st); err != nil {
+		t.Fatal(err)
+	}
+	return uint32(st.Ino)
 }
 
 func TestNamesFill(t *testing.T) {
 	proc := t.TempDir()
 	fakeRoot(t, proc, "1", "toor:x:0:0::/:\nhostuser:x:1000:1000::/:\n", "hostgrp:x:1000:\n")
-	fakeRoot(t, proc, "42", "root:x:0:0::/:\nalice:x:1000:1000::/:\nbob:x:1001:1001::/:\n", "staff:x:1000:\n")
+	ns := fakeRoot(t, proc, "42", "root:x:0:0::/:\nalice:x:1000:1000::/:\nbob:x:1001:1001::/:\n", "staff:x:1000:\n")
 	n := NewNames(NamesOptions{Proc: proc})
 	fill := func(p event.Process) event.Process { n.Fill(&p); return p }
 	unset := ^uint32(0)
 
-	got := fill(event.Process{PID: 42, MntNS: 7, UID: 1000, GID: 1000, LoginUID: 1001})
+	got := fill(event.Process{PID: 42, MntNS: ns, UID: 1000, GID: 1000, LoginUID: 1001})
 	if got.User != "alice" || got.Group != "staff" || got.LoginUser != "bob" {
 		t.Errorf("container process: user %q group %q login %q, want alice staff bob", got.User, got.Group, got.LoginUser)
 	}
-	got = fill(event.Process{PID: 42, MntNS: 7, UID: 0, GID: 1000, LoginUID: unset})
+	got = fill(event.Process{PID: 42, MntNS: ns, UID: 0, GID: 1000, LoginUID: unset})
 	if got.User != "root" || got.Group != "staff" || got.LoginUser != "" {
 		t.Errorf("root in a group, no login uid: %q %q %q", got.User, got.Group, got.LoginUser)
 	}
@@ -96,22 +102,41 @@ func TestNamesFill(t *testing.T) {
 	if err := os.WriteFile(p, append(b, "carol:x:2000:2000::/:\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := fill(event.Process{PID: 42, MntNS: 7, UID: 2000, GID: 2000}); got.User != "carol" || got.Group != "" {
+	if got := fill(event.Process{PID: 42, MntNS: ns, UID: 2000, GID: 2000}); got.User != "carol" || got.Group != "" {
 		t.Errorf("added user: %q %q, want carol and no group", got.User, got.Group)
 	}
+	// Added again, and looked up for a process already gone: the files
+	// are re-read through another process of the namespace (pid 43,
+	// sharing 42's root and namespace).
+	os.MkdirAll(filepath.Join(proc, "43", "ns"), 0o755)
+	if err := os.Link(filepath.Join(proc, "42", "ns", "mnt"), filepath.Join(proc, "43", "ns", "mnt")); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(proc, "43", "root", "etc"), 0o755)
+	b, _ = os.ReadFile(p)
+	os.WriteFile(filepath.Join(proc, "43", "root", "etc", "passwd"), b, 0o644)
+	if got := fill(event.Process{PID: 43, MntNS: ns, UID: 1000}); got.User != "alice" {
+		t.Fatalf("pid 43: %q", got.User)
+	}
+	os.WriteFile(filepath.Join(proc, "43", "root", "etc", "passwd"), append(b, "dave:x:2001:2001::/:\n"...), 0o644)
+	os.Rename(filepath.Join(proc, "42"), filepath.Join(proc, "42.away")) // the first reader is gone too
+	if got := fill(event.Process{PID: 44, MntNS: ns, UID: 2001}); got.User != "dave" {
+		t.Errorf("added user, process gone: %q, want dave (read through pid 43)", got.User)
+	}
+	os.Rename(filepath.Join(proc, "42.away"), filepath.Join(proc, "42"))
 
 	// Gone: the namespace's cached files still answer; an unknown
 	// namespace gets the host's.
 	if err := os.RemoveAll(filepath.Join(proc, "42")); err != nil {
 		t.Fatal(err)
 	}
-	if got := fill(event.Process{PID: 42, MntNS: 7, UID: 1000, GID: 1000}); got.User != "alice" {
+	if got := fill(event.Process{PID: 42, MntNS: ns, UID: 1000, GID: 1000}); got.User != "alice" {
 		t.Errorf("gone process, cached namespace: user %q, want alice", got.User)
 	}
-	if got := fill(event.Process{PID: 43, MntNS: 8, UID: 1000, GID: 1000}); got.User != "hostuser" || got.Group != "hostgrp" {
+	if got := fill(event.Process{PID: 45, MntNS: 8, UID: 1000, GID: 1000}); got.User != "hostuser" || got.Group != "hostgrp" {
 		t.Errorf("gone process, unknown namespace: %q %q, want the host's hostuser hostgrp", got.User, got.Group)
 	}
-	if got := fill(event.Process{PID: 42, MntNS: 7, UID: 31337}); got.User != "" {
+	if got := fill(event.Process{PID: 42, MntNS: ns, UID: 31337}); got.User != "" {
 		t.Errorf("unknown uid: %q", got.User)
 	}
 	n.Fill(nil) // no panic
@@ -169,12 +194,58 @@ func TestNamesSelf(t *testing.T) {
 func BenchmarkNamesFill(b *testing.B) {
 	proc := b.TempDir()
 	fakeRoot(b, proc, "1", "", "")
-	fakeRoot(b, proc, "42", "alice:x:1000:1000::/:\n", "staff:x:1000:\n")
+	ns := fakeRoot(b, proc, "42", "alice:x:1000:1000::/:\n", "staff:x:1000:\n")
 	n := NewNames(NamesOptions{Proc: proc})
-	p := event.Process{PID: 42, MntNS: 7, UID: 1000, GID: 1000, LoginUID: ^uint32(0)}
+	p := event.Process{PID: 42, MntNS: ns, UID: 1000, GID: 1000, LoginUID: ^uint32(0)}
 	n.Fill(&p)
 	b.ReportAllocs()
 	for b.Loop() {
 		n.Fill(&p)
+	}
+}
+
+// TestNamesKin checks that a gone process's namespace files are re-read
+// through a kin process (its parent) when every process seen before in
+// that namespace is gone too.
+func TestNamesKin(t *testing.T) {
+	proc := t.TempDir()
+	fakeRoot(t, proc, "1", "", "")
+	ns := fakeRoot(t, proc, "50", "alice:x:1000:1000::/:\n", "")
+	n := NewNames(NamesOptions{Proc: proc})
+	p := event.Process{PID: 50, MntNS: ns, UID: 1000}
+	n.Fill(&p)
+	if p.User != "alice" {
+		t.Fatalf("pid 50: %q", p.User)
+	}
+	// 51 shares the namespace; 50 goes away.
+	os.MkdirAll(filepath.Join(proc, "51", "ns"), 0o755)
+	os.MkdirAll(filepath.Join(proc, "51", "root", "etc"), 0o755)
+	if err := os.Link(filepath.Join(proc, "50", "ns", "mnt"), filepath.Join(proc, "51", "ns", "mnt")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(proc, "51", "root", "etc", "passwd"), []byte("alice:x:1000:1000::/:\nerin:x:3000:3000::/:\n"), 0o644)
+	os.RemoveAll(filepath.Join(proc, "50"))
+	p = event.Process{PID: 52, MntNS: ns, UID: 3000}
+	n.Fill(&p)
+	if p.User != "" {
+		t.Fatalf("without kin: %q, want no name (no live process of the namespace known)", p.User)
+	}
+	n.Fill(&p, 51)
+	if p.User != "erin" {
+		t.Errorf("with kin 51: %q, want erin", p.User)
+	}
+}
+
+// TestNamesKinFirstRead checks that a namespace first seen through a
+// process already gone is read through its kin, not the host's files.
+func TestNamesKinFirstRead(t *testing.T) {
+	proc := t.TempDir()
+	fakeRoot(t, proc, "1", "hostuser:x:1000:1000::/:\n", "")
+	ns := fakeRoot(t, proc, "60", "frank:x:1000:1000::/:\n", "")
+	n := NewNames(NamesOptions{Proc: proc})
+	p := event.Process{PID: 61, MntNS: ns, UID: 1000}
+	n.Fill(&p, 1, 60) // pid 1 is in another namespace: skipped
+	if p.User != "frank" {
+		t.Errorf("gone process with kin 60: %q, want frank", p.User)
 	}
 }
