@@ -20,8 +20,10 @@ import (
 )
 
 // TestNetSocketTypeProtocol checks that connect, accept, bind and listen
-// carry the socket's type and protocol, looked up in the task's fd table:
-// a TCP connect on loopback is stream/6, a UDP one dgram/17.
+// carry the socket's type and protocol, looked up in the task's fd table
+// (a TCP connect on loopback is stream/6, a UDP one dgram/17), and that
+// connect and accept carry the process's own end, read from the socket at
+// the syscall's exit.
 func TestNetSocketTypeProtocol(t *testing.T) {
 	c := watch(t)
 	me := int32(os.Getpid())
@@ -65,27 +67,31 @@ func TestNetSocketTypeProtocol(t *testing.T) {
 	}
 	defer uconn.Close()
 
+	tcpLocal := unmap(conn.LocalAddr().(*net.TCPAddr).AddrPort())
+	udpLocal := unmap(uconn.LocalAddr().(*net.UDPAddr).AddrPort())
 	tests := []struct {
 		what  string
 		match func(event.Event) bool
 		typ   string
 		proto int
+		local func(*event.Net) netip.AddrPort // the process's own end, where the event has it
+		want  netip.AddrPort
 	}{
 		{"tcp connect", func(ev event.Event) bool {
 			return ev.Type == event.NetConnect && ev.Net.Dst == tcpAddr
-		}, "stream", unix.IPPROTO_TCP},
+		}, "stream", unix.IPPROTO_TCP, func(n *event.Net) netip.AddrPort { return n.Src }, tcpLocal},
 		{"tcp listen", func(ev event.Event) bool {
 			return ev.Type == event.NetListen && ev.Ret == 0
-		}, "stream", unix.IPPROTO_TCP},
+		}, "stream", unix.IPPROTO_TCP, nil, netip.AddrPort{}},
 		{"tcp accept", func(ev event.Event) bool {
-			return ev.Type == event.NetAccept && ev.Ret >= 0 && ev.Net.Src == unmap(conn.LocalAddr().(*net.TCPAddr).AddrPort())
-		}, "stream", unix.IPPROTO_TCP},
+			return ev.Type == event.NetAccept && ev.Ret >= 0 && ev.Net.Src == tcpLocal
+		}, "stream", unix.IPPROTO_TCP, func(n *event.Net) netip.AddrPort { return n.Dst }, tcpAddr},
 		{"udp bind", func(ev event.Event) bool {
 			return ev.Type == event.NetBind && ev.Net.Type == "dgram"
-		}, "dgram", unix.IPPROTO_UDP},
+		}, "dgram", unix.IPPROTO_UDP, nil, netip.AddrPort{}},
 		{"udp connect", func(ev event.Event) bool {
 			return ev.Type == event.NetConnect && ev.Net.Dst == udpAddr
-		}, "dgram", unix.IPPROTO_UDP},
+		}, "dgram", unix.IPPROTO_UDP, func(n *event.Net) netip.AddrPort { return n.Src }, udpLocal},
 	}
 	var seen []event.Event
 	for _, tt := range tests {
@@ -107,6 +113,9 @@ func TestNetSocketTypeProtocol(t *testing.T) {
 			}
 			if ev.Net.Family != "inet" || ev.Net.Type != tt.typ || ev.Net.Protocol != tt.proto {
 				t.Errorf("family %q type %q protocol %d; want inet, %s, %d", ev.Net.Family, ev.Net.Type, ev.Net.Protocol, tt.typ, tt.proto)
+			}
+			if tt.local != nil && tt.local(ev.Net) != tt.want {
+				t.Errorf("local end %v, want %v", tt.local(ev.Net), tt.want)
 			}
 		})
 	}
@@ -228,6 +237,12 @@ func TestDecodeMore(t *testing.T) {
 	}{
 		{"connect tcp", connectRec().u64(sysArgsOff+24, tcp4), event.Event{Type: event.NetConnect, Process: proc, Ret: -111,
 			Net: &event.Net{Family: "inet", Type: "stream", Protocol: 6, Dst: netip.MustParseAddrPort("10.0.0.1:8080")}}},
+		{"connect with local end", connectRec().u64(sysArgsOff+24, tcp4).u64(hdrSize, 0).str(sysStr1Off, "\x02\x00\xc3\x50\x00\x00\x00\x00\x0a\x00\x00\x02"),
+			event.Event{Type: event.NetConnect, Process: proc, Net: &event.Net{Family: "inet", Type: "stream", Protocol: 6,
+				Src: netip.MustParseAddrPort("10.0.0.2:50000"), Dst: netip.MustParseAddrPort("10.0.0.1:8080")}}},
+		{"accept with local end", newRec(event.NetAccept, sysSize).u64(hdrSize, 4).u64(sysArgsOff+24, udp6).str(sysStr1Off, "\x0a\x00\x00\x35\x00\x00\x00\x00"+strings.Repeat("\x00", 15)+"\x01"),
+			event.Event{Type: event.NetAccept, Process: proc, Ret: 4, Net: &event.Net{Family: "inet6", Type: "dgram", Protocol: 17,
+				Dst: netip.MustParseAddrPort("[::1]:53")}}},
 		{"connect not a socket", connectRec().u64(sysArgsOff+24, 0), event.Event{Type: event.NetConnect, Process: proc, Ret: -111,
 			Net: &event.Net{Family: "inet", Dst: netip.MustParseAddrPort("10.0.0.1:8080")}}},
 		{"listen", newRec(event.NetListen, sysSize).u64(sysArgsOff+8, 128).u64(sysArgsOff+24, udp6),

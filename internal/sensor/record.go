@@ -64,6 +64,8 @@ const (
 
 	// dup_sock, in sys_rec.addr
 	dupSize = 48
+	// local_ep, in sys_rec.str1 of connect and accept
+	localEPSize = 24
 )
 
 // errShort is returned for a record shorter than its kind's layout.
@@ -240,6 +242,9 @@ func decodeSys(ev *event.Event, b []byte) {
 	case event.NetConnect:
 		ev.Net = sockaddr(addr, false)
 		sockInfo(ev.Net, arg[3])
+		if ev.Net.Family == "inet" || ev.Net.Family == "inet6" {
+			ev.Net.Src = localEndpoint(b[sysStr1Off:])
+		}
 	case event.NetBind:
 		ev.Net = sockaddr(addr, true)
 		sockInfo(ev.Net, arg[3])
@@ -250,6 +255,9 @@ func decodeSys(ev *event.Event, b []byte) {
 			ev.Net = &event.Net{}
 		}
 		sockInfo(ev.Net, arg[3])
+		if ev.Net.Family == "inet" || ev.Net.Family == "inet6" {
+			ev.Net.Dst = localEndpoint(b[sysStr1Off:])
+		}
 	case event.NetListen:
 		ev.Net = &event.Net{Backlog: int(int32(arg[1]))}
 		sockInfo(ev.Net, arg[3])
@@ -271,6 +279,23 @@ func decodeSys(ev *event.Event, b []byte) {
 	case event.Mount:
 		ev.Detail = &event.Detail{Name: str1, Target: str2, Request: arg[0], FSType: cstring(addr)}
 	}
+}
+
+// localEndpoint decodes struct local_ep (in sys_rec.str1 of connect and
+// accept records): the process's own end of the connection. It is the
+// zero AddrPort when the sensor could not read it.
+func localEndpoint(b []byte) netip.AddrPort {
+	if len(b) < localEPSize {
+		return netip.AddrPort{}
+	}
+	port := binary.BigEndian.Uint16(b[2:])
+	switch le.Uint16(b) {
+	case 2:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[8:12])), port)
+	case 10:
+		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), port)
+	}
+	return netip.AddrPort{}
 }
 
 // sockInfo fills n's type and protocol, and its family when the address

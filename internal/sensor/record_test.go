@@ -156,6 +156,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(newRec(event.PrivCapset, sysSize).u64(sysArgsOff+24, 0xffffffff)))
 	f.Add([]byte(newRec(event.FDDup, sysSize).u32(sysNargsOff-4, 0xffffffff)))
 	f.Add([]byte(connectRec().u64(sysArgsOff+24, 0xffffffffffffffff)))
+	f.Add([]byte(connectRec().u64(sysArgsOff+24, 2<<32).str(sysStr1Off, "\x0a\x00\x00\x35")))
 	f.Add([]byte(newRec(event.Mount, sysSize).u32(sysNargsOff-4, 0xffffffff).str(sysAddrOff, "tmpfs")))
 	f.Add([]byte(newRec(event.ProcessFork, forkSize).u32(forkVPIDOff, 0xffffffff)))
 	f.Fuzz(func(t *testing.T, b []byte) {

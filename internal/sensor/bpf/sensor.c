@@ -137,6 +137,15 @@ struct dup_sock {
 	u8 daddr[16];
 };
 
+// local_ep is what connect and accept records carry in sys_rec.str1: the
+// process's own end of the connection, read from the socket at the
+// syscall's exit. family 0: not known. The port is in network byte order.
+struct local_ep {
+	u16 family, port;
+	u32 _pad;
+	u8 addr[16];
+};
+
 struct prefix_key {
 	u32 prefixlen;
 	char data[PREFIX_LEN];
@@ -461,6 +470,10 @@ static __always_inline int park(struct sys_rec *r)
 	return 0;
 }
 
+static __always_inline void fill_local(struct sys_rec *r, u64 fd);
+
+#define EINPROGRESS 115
+
 // finish submits the pending record of the current thread, if any.
 static __always_inline int finish(long ret)
 {
@@ -485,6 +498,11 @@ static __always_inline int finish(long ret)
 		if (alen > 0 && bpf_probe_read_user(r->addr, alen & 0xff, (void *)r->arg[1]) == 0)
 			r->addr_len = alen;
 	}
+	// The local end: of the connecting socket, of the accepted one.
+	if (r->h.kind == K_CONNECT && (ret == 0 || ret == -EINPROGRESS))
+		fill_local(r, r->arg[0]);
+	else if (r->h.kind == K_ACCEPT && ret >= 0)
+		fill_local(r, ret);
 	bpf_ringbuf_submit(r, 0);
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
@@ -612,6 +630,29 @@ static __always_inline u64 sock_info(u64 fd)
 	u64 proto = BPF_CORE_READ(sk, sk_protocol);
 	u64 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
 	return (type & 0xffff) | (proto & 0xffff) << 16 | (fam & 0xffff) << 32;
+}
+
+// fill_local writes the local address and port of the inet or inet6
+// socket behind fd into r->str1 (struct local_ep).
+static __always_inline void fill_local(struct sys_rec *r, u64 fd)
+{
+	struct local_ep *l = (struct local_ep *)r->str1;
+	__builtin_memset(l, 0, sizeof(*l));
+	struct socket *sock = fd_socket(fd);
+	if (!sock)
+		return;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return;
+	u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (fam == 2)
+		bpf_core_read(l->addr, 4, &sk->__sk_common.skc_rcv_saddr);
+	else if (fam == 10)
+		bpf_core_read(l->addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+	else
+		return;
+	l->port = bpf_htons(BPF_CORE_READ(sk, __sk_common.skc_num));
+	l->family = fam;
 }
 
 // sockaddr_enter copies the user sockaddr at ptr (length alen) and parks.
@@ -958,3 +999,5 @@ _Static_assert(OFF(dup_sock, family) == 0 && OFF(dup_sock, type) == 2 && OFF(dup
 		       OFF(dup_sock, sport) == 8 && OFF(dup_sock, dport) == 10 && OFF(dup_sock, saddr) == 16 &&
 		       OFF(dup_sock, daddr) == 32 && sizeof(struct dup_sock) == 48,
 	       "dup_sock offsets (record.go)");
+_Static_assert(sizeof(struct local_ep) == 24 && OFF(local_ep, port) == 2 && OFF(local_ep, addr) == 8,
+	       "local_ep layout (record.go)");
