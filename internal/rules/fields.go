@@ -297,8 +297,11 @@ var capNames = [...]string{
 	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
-func fillCapEff(c *ctx, b []byte) ([]byte, bool) {
-	caps := c.e.Process.CapEff
+func fillCapEff(c *ctx, b []byte) ([]byte, bool) { return appendCaps(b, c.e.Process.CapEff), true }
+
+// appendCaps appends the names of the capabilities set in caps, the way
+// Falco prints a capability set: space-separated CAP_ names.
+func appendCaps(b []byte, caps uint64) []byte {
 	first := true
 	for i := 0; i < 64; i++ {
 		if caps&(1<<i) == 0 {
@@ -315,7 +318,7 @@ func fillCapEff(c *ctx, b []byte) ([]byte, bool) {
 			b = strconv.AppendInt(b, int64(i), 10)
 		}
 	}
-	return b, true
+	return b
 }
 
 // openFlagNames in the order Falco prints them.
@@ -619,6 +622,14 @@ func needsClean(p []byte) bool {
 		strings.HasSuffix(s, "/.") || strings.HasSuffix(s, "/..") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../")
 }
 
+// mountFSType is mount's file system type argument.
+func mountFSType(c *ctx, _ *farg) (string, bool) {
+	if c.e.Type != event.Mount || c.e.Detail == nil || c.e.Detail.FSType == "" {
+		return "", false
+	}
+	return c.e.Detail.FSType, true
+}
+
 func fillArgs(c *ctx, b []byte) ([]byte, bool) {
 	e := c.e
 	switch {
@@ -693,6 +704,10 @@ func fillArgs(c *ctx, b []byte) ([]byte, bool) {
 		if e.Detail.Name != "" {
 			b = append(b, " name="...)
 			b = append(b, e.Detail.Name...)
+		}
+		if e.Detail.FSType != "" {
+			b = append(b, " type="...)
+			b = append(b, e.Detail.FSType...)
 		}
 	default:
 		b = append(b, "res="...)
@@ -799,7 +814,7 @@ func l4proto(c *ctx) (string, bool) {
 		return "", false
 	}
 	switch n.Protocol {
-	case 6:
+	case 6, 262: // IPPROTO_TCP; IPPROTO_MPTCP (Go listens with it by default), TCP on the wire
 		return "tcp", true
 	case 17:
 		return "udp", true
@@ -1065,7 +1080,10 @@ func init() {
 			}
 			return c.e.Detail.Target, true
 		}),
-		"evt.args": S(func(c *ctx, _ *farg) (string, bool) { return c.derive(dArgs, fillArgs) }),
+		// mount's file system type: Falco names the argument "type".
+		"evt.arg.type":   S(mountFSType),
+		"evt.arg.fstype": S(mountFSType),
+		"evt.args":       S(func(c *ctx, _ *farg) (string, bool) { return c.derive(dArgs, fillArgs) }),
 
 		// proc.* and thread.*
 		"proc.pid":  N(func(c *ctx, _ *farg) (int64, bool) { return int64(c.e.Process.PID), true }),
@@ -1155,6 +1173,26 @@ func init() {
 			return int64(c.e.Process.PID), true
 		}),
 		"thread.cap_effective": S(func(c *ctx, _ *farg) (string, bool) { return c.derive(dCapEff, fillCapEff) }),
+		// The permitted set, taken at exec (or from /proc for processes
+		// that were running when the agent started) and carried by the
+		// process cache; an empty string when the process has none.
+		"thread.cap_permitted": S(func(c *ctx, _ *farg) (string, bool) {
+			return string(appendCaps(nil, c.e.Process.CapPrm)), true
+		}),
+		// The pid and tid in the process's own pid namespace. The sensor
+		// reads the vpid of processes only, so thread.vtid is known for the
+		// main thread alone.
+		"proc.vpid": N(func(c *ctx, _ *farg) (int64, bool) { return int64(c.e.Process.VPID), c.e.Process.VPID != 0 }),
+		"proc.pvpid": N(func(c *ctx, _ *farg) (int64, bool) {
+			if p := c.e.Parent; p != nil && p.VPID != 0 {
+				return int64(p.VPID), true
+			}
+			return 0, false
+		}),
+		"thread.vtid": N(func(c *ctx, _ *farg) (int64, bool) {
+			p := &c.e.Process
+			return int64(p.VPID), p.VPID != 0 && (p.TID == 0 || p.TID == p.PID)
+		}),
 
 		// user.*, group.*
 		"user.uid":      N(func(c *ctx, _ *farg) (int64, bool) { return int64(c.e.Process.EUID), true }),
