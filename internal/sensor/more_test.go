@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-cwpp/vigil/internal/event"
+	"github.com/vigil-cwpp/vigil/internal/vigiltest"
 )
 
 // TestNetSocketTypeProtocol checks that connect, accept, bind and listen
@@ -275,4 +276,57 @@ func TestDecodeMore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkSensorPaths measures what the sensor adds to the calls its
+// newer code paths run on: a read-only open the kernel filter drops (the
+// prefix lookup and the "../" scan), one it keeps because the path climbs,
+// and a UDP connect (fd table lookups for the socket's type and its local
+// end), each without and with the sensor attached. Nothing reads the ring
+// buffer: kept records are dropped when it is full, as they would be
+// under an overloaded agent, so "kept" is the in-kernel cost only.
+func BenchmarkSensorPaths(b *testing.B) {
+	vigiltest.RequireRoot(b)
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer udp.Close()
+	dst := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+	sa := &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
+	open := func(path string) func(b *testing.B) {
+		return func(b *testing.B) {
+			for b.Loop() {
+				fd, err := unix.Open(path, unix.O_RDONLY, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				unix.Close(fd)
+			}
+		}
+	}
+	connect := func(b *testing.B) {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer unix.Close(fd)
+		for b.Loop() {
+			if err := unix.Connect(fd, sa); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	run := func(b *testing.B, prefix string) {
+		b.Run(prefix+"open-filtered", open("/etc/passwd"))
+		b.Run(prefix+"open-dotdot-kept", open("/etc/../etc/passwd"))
+		b.Run(prefix+"connect-udp", connect)
+	}
+	run(b, "off/")
+	s, err := Open(DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	run(b, "sensor/")
 }
