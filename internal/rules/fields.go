@@ -346,6 +346,15 @@ func appendFlag(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// mountFlagNames are mount(2)'s MS_ flags by bit, named as Falco prints
+// them (in its order, which is the bits' order).
+var mountFlagNames = [32]string{
+	"RDONLY", "NOSUID", "NODEV", "NOEXEC", "SYNCHRONOUS", "REMOUNT", "MANDLOCK", "DIRSYNC",
+	"", "", "NOATIME", "NODIRATIME", "BIND", "MOVE", "REC", "SILENT",
+	"POSIXACL", "UNBINDABLE", "PRIVATE", "SLAVE", "SHARED", "RELATIME", "KERNMOUNT", "I_VERSION",
+	"STRICTATIME", "LAZYTIME", "", "", "NOSEC", "BORN", "ACTIVE", "NOUSER",
+}
+
 func fillFlags(c *ctx, b []byte) ([]byte, bool) {
 	e := c.e
 	switch e.Type {
@@ -380,6 +389,23 @@ func fillFlags(c *ctx, b []byte) ([]byte, bool) {
 		for _, n := range cloneNames {
 			if e.Detail.Request&n.bit != 0 {
 				b = appendFlag(b, n.name)
+			}
+		}
+		if len(b) == 0 {
+			b = append(b, '0')
+		}
+		return b, true
+	case event.Mount:
+		if e.Detail == nil {
+			return b, false
+		}
+		f := e.Detail.Request
+		if f&0xffff0000 == 0xc0ed0000 { // MS_MGC_VAL: old callers' magic, not flags
+			f &^= 0xffff0000
+		}
+		for i, n := range mountFlagNames {
+			if f&(1<<i) != 0 && n != "" {
+				b = appendFlag(b, n)
 			}
 		}
 		if len(b) == 0 {

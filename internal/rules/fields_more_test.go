@@ -24,6 +24,10 @@ func TestFieldsMore(t *testing.T) {
 	e.Parent.VPID = 7
 	m := proc(event.Mount, "mount", "mount")
 	m.Detail = &event.Detail{Name: "proc", Target: "/host/proc", FSType: "proc"}
+	bind := proc(event.Mount, "mount", "mount")
+	bind.Detail = &event.Detail{Name: "/dev/sda1", Target: "/mnt", Request: unix.MS_BIND | unix.MS_REC | unix.MS_NOSUID}
+	magic := proc(event.Mount, "mount", "mount")
+	magic.Detail = &event.Detail{Name: "/dev/sda1", Target: "/mnt", Request: 0xc0ed0000 | unix.MS_RDONLY}
 	mptcp := connect("curl", "198.51.100.9:443", 262)
 	udp := connect("dig", "198.51.100.9:53", 17)
 	udp.Net.Type = "dgram"
@@ -46,6 +50,9 @@ func TestFieldsMore(t *testing.T) {
 		{m, "evt.arg.fstype", "proc"},
 		{m, "evt.arg.dev", "proc"},
 		{m, "evt.args", "res=0 request=0 name=proc type=proc"},
+		{m, "evt.arg.flags", "0"},
+		{bind, "evt.arg.flags", "NOSUID|BIND|REC"},
+		{magic, "evt.arg.flags", "RDONLY"},
 		{e, "evt.arg.type", ""},
 		{mptcp, "fd.l4proto", "tcp"},
 		{udp, "fd.l4proto", "udp"},
