@@ -123,14 +123,19 @@ func TestNetSocketTypeProtocol(t *testing.T) {
 }
 
 // TestOpenDirectoryTraversal checks that read-only opens whose path climbs
-// with "../" arrive, as written, even when the path does not start with a
-// sensitive prefix (the in-kernel filter sees the raw path).
+// with "../" or is not written the short way ("/./", "//", "./") arrive,
+// as written, even when the path does not start with a sensitive prefix
+// (the in-kernel filter sees the raw path).
 func TestOpenDirectoryTraversal(t *testing.T) {
 	c := watch(t)
-	for _, path := range []string{"../../etc/shadow", "/tmp/../etc/shadow", "/tmp/../etc/passwd"} {
-		t.Run(path, func(t *testing.T) {
+	for _, tc := range []struct{ dir, path string }{
+		{"/tmp", "../../etc/shadow"}, {"/tmp", "/tmp/../etc/shadow"}, {"/tmp", "/tmp/../etc/passwd"},
+		{"/", "/etc//shadow"}, {"/", "/etc/./shadow"}, {"/etc", "./shadow"},
+	} {
+		path := tc.path
+		t.Run(tc.dir+":"+path, func(t *testing.T) {
 			cmd := exec.Command("cat", path)
-			cmd.Dir = "/tmp"
+			cmd.Dir = tc.dir
 			pid := start(t, cmd)
 			ev := await(t, c, "file_open "+path, func(ev event.Event) bool {
 				return ev.Type == event.FileOpen && ev.Process.PID == pid && ev.File.Path == path
@@ -139,6 +144,24 @@ func TestOpenDirectoryTraversal(t *testing.T) {
 				t.Errorf("flags %#o ret %d; want a read-only open that succeeded", ev.File.Flags, ev.Ret)
 			}
 		})
+	}
+}
+
+// TestOpenDotsFiltered: a canonical path with dots in its names
+// ("/etc/ld.so.conf", "/etc/.pwd.lock") is still dropped by the filter.
+func TestOpenDotsFiltered(t *testing.T) {
+	c := watch(t)
+	pid := start(t, exec.Command("/bin/sh", "-c", "read x < /etc/ld.so.conf; read x < /etc/.pwd.lock; read y < /etc/shadow; true", marker(t)))
+	var opened []string
+	await(t, c, "file_open /etc/shadow", func(ev event.Event) bool {
+		if ev.Type != event.FileOpen || ev.Process.PID != pid {
+			return false
+		}
+		opened = append(opened, ev.File.Path)
+		return ev.File.Path == "/etc/shadow"
+	})
+	if len(opened) != 1 {
+		t.Errorf("read-only opens reported: %q, want /etc/shadow alone", opened)
 	}
 }
 

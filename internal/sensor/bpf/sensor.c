@@ -524,15 +524,17 @@ static __always_inline int finish(long ret)
 #define O_CREAT 0100
 #define O_TRUNC 01000
 
-// has_dotdot says whether the first n bytes of s hold "../": a path that
-// climbs (directory traversal) is kept whatever it names, because the
-// sensitive-prefix filter sees the path as written, not as resolved.
-static __always_inline int has_dotdot(const char *s, long n)
+// not_canonical says whether the first n bytes of s (n counts the NUL)
+// hold "./" or "//": a path that climbs ("../", directory traversal) or is
+// written the long way ("/etc/./shadow", "/etc//shadow", "./shadow") is
+// kept whatever it names, because the sensitive-prefix filter sees the
+// path as written, not as resolved.
+static __always_inline int not_canonical(const char *s, long n)
 {
-	for (int i = 0; i < PATH_LEN - 2; i++) {
+	for (int i = 0; i < PATH_LEN - 1; i++) {
 		if (i + 2 >= n)
 			return 0;
-		if (s[i] == '.' && s[i + 1] == '.' && s[i + 2] == '/')
+		if ((s[i] == '.' || s[i] == '/') && s[i + 1] == '/')
 			return 1;
 	}
 	return 0;
@@ -557,7 +559,7 @@ static __always_inline int open_enter(u16 nr, const char *path, u64 flags, u64 m
 		r->str2[1] = 0;
 		r->str2[2] = 0;
 		r->str2[3] = 0;
-		if (!keep && !has_dotdot(r->str1, n))
+		if (!keep && !not_canonical(r->str1, n))
 			return 0;
 	}
 	return park(r);
