@@ -52,12 +52,6 @@ type rtCase struct {
 	// names says which real binary runs under which name, for rules that
 	// look at the process name.
 	names string
-	skip  string
-	// gap, when the rule did not fire, looks at the behaviour's events for
-	// a known gap of the sensor or engine that explains it and returns its
-	// precise description (the subtest is then skipped, not passed); ""
-	// means no known gap explains the miss, and the subtest fails.
-	gap func(evs []event.Event, rs *rules.Ruleset) string
 }
 
 // Where the rulesactor program is bind-mounted in containers.
@@ -149,8 +143,7 @@ func rtCases() []rtCase {
 			names: "ssh is the rulesactor bind-mounted as /usr/local/bin/ssh",
 			// 198.51.100.1 is routable and not RFC 1918; the SYN goes nowhere.
 			docker: []string{"-v", "{actor}:/usr/local/bin/ssh:ro"},
-			cmd:    []string{"/usr/local/bin/ssh", "connect-nb", "198.51.100.1:443"},
-			gap:    rtConnectGap("Disallowed SSH Connection Non Standard Port")},
+			cmd:    []string{"/usr/local/bin/ssh", "connect-nb", "198.51.100.1:443"}},
 		{rule: "Fileless execution via memfd_create", tactics: ta("TA0005 Defense Evasion"), techniques: ta("T1620"),
 			cmd: []string{rtActor, "memfd"}},
 
@@ -237,9 +230,6 @@ func TestRulesFireOnRealBehaviour(t *testing.T) {
 	var cids []string
 	for _, c := range cases {
 		t.Run(rtName(c.rule), func(t *testing.T) {
-			if c.skip != "" {
-				t.Skip(c.skip)
-			}
 			subst := strings.NewReplacer("{actor}", actor, "{notmodule}", notModule, "{hostpid}", fmt.Sprint(os.Getpid()), "{rootdev}", rootDev)
 			args := make([]string, len(c.cmd))
 			for i, s := range c.cmd {
@@ -283,11 +273,6 @@ func TestRulesFireOnRealBehaviour(t *testing.T) {
 				t.Logf("attempt %d: %q did not fire and the ring buffer dropped %d events meanwhile: again", attempt, c.rule, dropped)
 			}
 			al := got[c.rule]
-			if al == nil && c.gap != nil {
-				if why := c.gap(a.scoped(cid, scope), rs); why != "" {
-					t.Skip(why)
-				}
-			}
 			if al == nil && dropped > 0 {
 				t.Fatalf("%q did not fire on %s in 3 attempts, the last with %d ring-buffer drops; %s", c.rule, rtWhat(c, cid), dropped, a.describe(scope, cid))
 			}
@@ -783,42 +768,6 @@ func rtBrief(e *event.Event) string {
 		fmt.Fprintf(&b, " detail=%+v", *e.Detail)
 	}
 	return b.String()
-}
-
-// rtConnectGap explains a connect rule that did not fire by what the
-// sensor's net_connect events lack: the socket's type and protocol (so
-// fd.l4proto is unknown and "fd.l4proto=tcp" cannot hold) and its local
-// endpoint (so fd.ip and fd.net have no client address and "fd.ip !=
-// 0.0.0.0" cannot hold, as in Falco when an end is unknown) — but only
-// after checking that the very same event with those filled in (a
-// placeholder local address) fires the rule.
-func rtConnectGap(rule string) func([]event.Event, *rules.Ruleset) string {
-	return func(evs []event.Event, rs *rules.Ruleset) string {
-		for _, e := range evs {
-			if e.Type != event.NetConnect || e.Net == nil || (e.Net.Type != "" && e.Net.Src.IsValid()) {
-				continue
-			}
-			var missing []string
-			n := *e.Net
-			if n.Type == "" && n.Protocol == 0 {
-				n.Type, n.Protocol = "stream", 6
-				missing = append(missing, "socket type and protocol (connection_info.type, .protocol)")
-			}
-			if !n.Src.IsValid() {
-				n.Src = netip.MustParseAddrPort("172.17.0.2:40000")
-				missing = append(missing, "local endpoint (connection_info.src_endpoint)")
-			}
-			e.Net = &n
-			fired := false
-			rs.Match(&e, func(r *rules.Rule) { fired = fired || r.Name == rule })
-			if fired {
-				return "sensor gap: the net_connect event has no " + strings.Join(missing, " and no ") +
-					" — the sensor reads them for fd_dup but not at connect's exit — so fd.l4proto and fd.ip/fd.net " +
-					"have no value there; the same event with them filled in fires the rule"
-			}
-		}
-		return ""
-	}
 }
 
 // scoped returns the kept events of container cid, or for a host case
