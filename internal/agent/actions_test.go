@@ -289,6 +289,9 @@ func doActions(actor, img, name string) (r actionsResult) {
 	var out bytes.Buffer
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, pw), &out
+	// Namespace inodes are reused: an event of an earlier namespace with
+	// the same inode is older than the container.
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		r.err = fmt.Errorf("docker run: %w", err)
 		return r
@@ -357,7 +360,7 @@ wait:
 	}
 	match := make(map[string]func(*event.Event) bool)
 	for name, c := range actionChecks(&r) {
-		match[name] = func(e *event.Event) bool { return e.Process.MntNS == r.mntNS && c.match(e) }
+		match[name] = func(e *event.Event) bool { return e.Process.MntNS == r.mntNS && e.Time.After(started) && c.match(e) }
 	}
 	r.got, r.missing = a.waitAll(30*time.Second, match)
 	r.out = out.String()
