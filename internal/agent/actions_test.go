@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -36,6 +37,7 @@ type agentRun struct {
 	more   chan struct{}
 	closed bool
 	log    lockedBuffer // the agent's log, at debug level
+	addr   net.Addr     // of its metrics and health endpoint
 }
 
 // startAgent starts the agent and returns once its sensor is attached.
@@ -63,8 +65,9 @@ func launchAgent() (a *agentRun, stop func() error, err error) {
 	done := make(chan error, 1)
 	o := DefaultOptions()
 	o.Output = pw
-	o.Ready = func(net.Addr) { close(ready) }
 	a = &agentRun{more: make(chan struct{}, 1)}
+	o.MetricsAddr = "127.0.0.1:0"
+	o.Ready = func(addr net.Addr) { a.addr = addr; close(ready) }
 	o.Logger = slog.New(slog.NewTextHandler(&a.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() { done <- Run(ctx, o); pw.Close() }()
 	read := make(chan struct{})
@@ -109,6 +112,21 @@ func launchAgent() (a *agentRun, stop func() error, err error) {
 		stop()
 		return nil, nil, fmt.Errorf("agent not ready after 60 s")
 	}
+}
+
+// stats returns the agent's /healthz counters (events, ring-buffer
+// drops), for failure messages.
+func (a *agentRun) stats() string {
+	resp, err := http.Get("http://" + a.addr.String() + "/healthz")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var h struct{ Stats json.RawMessage }
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		return err.Error()
+	}
+	return string(h.Stats)
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent use.
@@ -240,6 +258,7 @@ type actionsResult struct {
 	// not seen within the deadline.
 	got     map[string]*event.Event
 	missing []string
+	stats   string // the agent's counters when some were missing
 }
 
 var (
@@ -363,6 +382,9 @@ wait:
 		match[name] = func(e *event.Event) bool { return e.Process.MntNS == r.mntNS && e.Time.After(started) && c.match(e) }
 	}
 	r.got, r.missing = a.waitAll(30*time.Second, match)
+	if len(r.missing) > 0 {
+		r.stats = a.stats()
+	}
 	r.out = out.String()
 	return r
 }
@@ -518,7 +540,7 @@ func TestContainerActions(t *testing.T) {
 			c := checks[name]
 			e := r.got[name]
 			if e == nil {
-				t.Fatalf("no event within the deadline (container output: %q)", r.out)
+				t.Fatalf("no event within the deadline (container output: %q; agent stats %s)", r.out, r.stats)
 			}
 			for _, problem := range c.check(e) {
 				t.Errorf("%s: %s", e.Type, problem)

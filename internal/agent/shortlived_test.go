@@ -78,7 +78,7 @@ func TestShortLivedContainers(t *testing.T) {
 	}
 	got, miss := a.waitAll(30*time.Second, match)
 	if len(miss) > 0 {
-		t.Fatalf("no exec event for %d of %d runs: %v", len(miss), len(runs), miss)
+		t.Fatalf("no exec event for %d of %d runs: %v; agent stats %s", len(miss), len(runs), miss, a.stats())
 	}
 	identified := 0
 	for _, r := range runs {
