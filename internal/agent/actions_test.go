@@ -141,6 +141,13 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// String returns what was written.
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // grep returns the log lines that contain s.
 func (l *lockedBuffer) grep(s string) string {
 	l.mu.Lock()
@@ -305,7 +312,7 @@ func doActions(actor, img, name string) (r actionsResult) {
 		r.err = err
 		return r
 	}
-	var out bytes.Buffer
+	var out lockedBuffer // stdout and stderr are copied by two goroutines
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, pw), &out
 	// Namespace inodes are reused: an event of an earlier namespace with

@@ -194,3 +194,13 @@ func TestForCgroupIDProcessGone(t *testing.T) {
 		t.Errorf("cgroupPathByID in an empty dir = %q", p)
 	}
 }
+
+func BenchmarkContainerIDFromCgroupName(b *testing.B) {
+	for _, leaf := range []string{hexA, "docker-" + hexA + ".scope", "session-3.scope"} {
+		b.Run(leaf[:min(len(leaf), 14)], func(b *testing.B) {
+			for b.Loop() {
+				ContainerIDFromCgroupName(leaf)
+			}
+		})
+	}
+}
