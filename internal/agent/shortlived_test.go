@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-cwpp/vigil/internal/event"
 	"github.com/vigil-cwpp/vigil/internal/vigiltest"
+	"github.com/vigil-cwpp/vigil/internal/workload"
 )
 
 // shortRuns is how many one-command containers TestShortLivedContainers
@@ -97,4 +98,31 @@ func TestShortLivedContainers(t *testing.T) {
 		identified++
 	}
 	t.Logf("%d of %d one-command containers identified on their exec event", identified, len(runs))
+}
+
+// TestIdentifyByCgroupName checks identify's use of the cgroup name the
+// sensor read at exec, without Docker: a process already gone (no /proc
+// entry) keeps its container ID instead of being called the host's, and a
+// host cgroup name changes nothing.
+func TestIdentifyByCgroupName(t *testing.T) {
+	const id = "3f4b1a2c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a"
+	const id2 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	o := workload.Options{Hostname: "node", DockerHost: "unix:///nonexistent/docker.sock", Proc: t.TempDir(), CgroupRoot: t.TempDir()}
+	res, err := workload.NewResolver(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	for _, tc := range []struct{ name, wantID, wantRuntime string }{
+		{"docker-" + id + ".scope", id, "docker"},
+		{id2, id2, ""},
+		{"session-2.scope", "", ""},
+		{"", "", ""},
+	} {
+		e := &event.Event{Type: event.ProcessExec, Process: event.Process{PID: 4242, CgroupName: tc.name}}
+		w := identify(t.Context(), res, e)
+		if w.Host != "node" || w.ContainerID != tc.wantID || w.Runtime != tc.wantRuntime {
+			t.Errorf("cgroup name %q: workload %+v, want container %q runtime %q", tc.name, w, tc.wantID, tc.wantRuntime)
+		}
+	}
 }
