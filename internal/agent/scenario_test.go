@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -51,6 +52,11 @@ const minerRule = "Connection to a crypto-mining pool port"
 type scRun struct {
 	det    *Detector
 	socket string
+	// stop stops the agent and waits for it (also done at cleanup).
+	stop func()
+	// explain, when set, adds to the message of a wait that timed out
+	// (called with mu held).
+	explain func() string
 
 	mu      sync.Mutex
 	alerts  []alert.Alert
@@ -77,7 +83,7 @@ func scStartAgent(t *testing.T, det *Detector) *scRun {
 	r.socket = filepath.Join(dir, "control.sock")
 	o := DefaultOptions()
 	o.Output, o.Detector, o.ControlSocket = pw, det, r.socket
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	o.Logger = slog.New(slog.DiscardHandler)
 	o.Ready = func(net.Addr) { close(ready) }
 	go func() { done <- Run(ctx, o); pw.Close() }()
 	read := make(chan struct{})
@@ -94,19 +100,23 @@ func scStartAgent(t *testing.T, det *Detector) *scRun {
 		r.mu.Unlock()
 		r.notify()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-		<-read
-		os.RemoveAll(dir)
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if len(r.bad) > 0 {
-			t.Errorf("%d output lines do not decode, the first: %s", len(r.bad), r.bad[0])
-		}
-	})
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent: %v", err)
+			}
+			<-read
+			os.RemoveAll(dir)
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if len(r.bad) > 0 {
+				t.Errorf("%d output lines do not decode, the first: %s", len(r.bad), r.bad[0])
+			}
+		})
+	}
+	t.Cleanup(r.stop)
 	select {
 	case <-ready:
 	case err := <-done:
@@ -225,7 +235,13 @@ func (r *scRun) wait(t *testing.T, timeout time.Duration, what string, cond func
 			return
 		}
 		if closed || expired {
-			t.Fatalf("%s: not seen within %s (agent output closed: %v)", what, timeout, closed)
+			more := ""
+			if r.explain != nil {
+				r.mu.Lock()
+				more = r.explain()
+				r.mu.Unlock()
+			}
+			t.Fatalf("%s: not seen within %s (agent output closed: %v)%s", what, timeout, closed, more)
 		}
 		select {
 		case <-r.more:
@@ -442,6 +458,16 @@ func scMiner(t *testing.T, enforce bool) (run *scRun, id string, pid int, counte
 		pol.Classes = map[string]response.ClassPolicy{class: c}
 	}
 	run = scStartAgent(t, NewDetector(Detection{Rules: rs, Responder: resp, Policy: pol, Window: time.Minute}))
+	run.watch(img)
+	run.explain = func() string {
+		var b strings.Builder
+		for _, e := range run.events {
+			if e.Type == event.NetConnect || e.Type == event.ProcessExec {
+				fmt.Fprintf(&b, "\n  %s %s pid %d container %.12s net %+v", e.Type, e.Process.Exe, e.Process.PID, e.Workload.ContainerID, e.Net)
+			}
+		}
+		return "; the container's execs and connects seen:" + b.String()
+	}
 	id, pid = scContainer(t, "--network", "none", "-v", bin+":/sim:ro", "-v", out+":/out", img,
 		"sh", "-c", "/sim/miner pool 127.0.0.1:3333 & exec /sim/miner mine 127.0.0.1:3333 /out/counter")
 	a = run.waitAlert(t, 60*time.Second, minerRule+" from "+id[:12], func(a *alert.Alert) bool {
@@ -572,10 +598,25 @@ func scLearned(t *testing.T, what string, zeroDrift bool) (run *scRun, store *pr
 	c.Mode = response.ModeEnforce
 	pol.Classes = map[string]response.ClassPolicy{class: c}
 	run = scStartAgent(t, NewDetector(Detection{Profiles: store, Responder: resp, Policy: pol, Window: time.Minute}))
+	run.watch(img)
+	run.explain = func() string {
+		var b strings.Builder
+		b.WriteString("; the container's execs other than the loop's, and the profile alerts:")
+		for _, e := range run.events {
+			if e.Type == event.ProcessExec && !slices.Contains([]string{"/usr/bin/ls", "/usr/bin/cat", "/usr/bin/sleep"}, e.Process.Exe) {
+				fmt.Fprintf(&b, "\n  exec %s %q pid %d parent %s container %.12s", e.Process.Exe, e.Process.Args, e.Process.PID, e.Parent.Exe, e.Workload.ContainerID)
+			}
+		}
+		for _, a := range run.alerts {
+			if a.Source == alert.SourceProfile {
+				fmt.Fprintf(&b, "\n  alert %s", a.Output)
+			}
+		}
+		return b.String()
+	}
 
 	id, _ = scContainer(t, "--network", "none", img,
 		"sh", "-c", "while :; do ls / >/dev/null; cat /etc/hostname >/dev/null; sleep 0.2; done")
-	run.watch(id)
 	ofContainer := func(e *event.Event) bool { return e.Workload != nil && e.Workload.ContainerID == id }
 	// What an operator's `docker exec ... sh -c` does in normal operation,
 	// learned too.
@@ -599,11 +640,19 @@ func scLearned(t *testing.T, what string, zeroDrift bool) (run *scRun, store *pr
 		}
 		time.Sleep(100 * time.Millisecond) // polling with a deadline
 	}
+	// A process that exits before the agent reads /proc/PID/exe is learned
+	// by its path alone.
+	hashed := 0
 	for _, exe := range []string{"/usr/bin/ls", "/usr/bin/cat", "/usr/bin/sleep", "/usr/bin/sh"} {
-		if !slices.ContainsFunc(p.Executables, func(x profile.Exec) bool { return x.Path == exe && len(x.SHA256) == 64 }) {
-			t.Errorf("learned executables lack %s with its hash: %+v", exe, p.Executables)
+		i := slices.IndexFunc(p.Executables, func(x profile.Exec) bool { return x.Path == exe })
+		if i < 0 {
+			t.Fatalf("learned executables lack %s: %+v", exe, p.Executables)
+		}
+		if len(p.Executables[i].SHA256) == 64 {
+			hashed++
 		}
 	}
+	t.Logf("the loop's 4 executables learned, %d with their SHA-256", hashed)
 	if p.ZeroDrift != zeroDrift {
 		t.Errorf("profile zero_drift %v, want %v", p.ZeroDrift, zeroDrift)
 	}
@@ -620,12 +669,67 @@ func scLearned(t *testing.T, what string, zeroDrift bool) (run *scRun, store *pr
 	return run, store, id, class
 }
 
+// TestScHostMountNamespace: the mount namespaces the detector maps to
+// container classes — where protect mode with zero drift puts the
+// in-kernel exec policy, which kills memfd and upper-layer execs — never
+// include the host's, whatever events the container runtime makes while
+// it sets a container up or execs into it.
+func TestScHostMountNamespace(t *testing.T) {
+	if host, class := scHostNamespaceMapped(t); class != "" {
+		t.Errorf("the host's mount namespace %d is mapped to class %q: protect with zero drift would put the exec policy on the host", host, class)
+	}
+}
+
+// scHostNamespaceMapped runs the agent with profiles while a container
+// starts and is exec'd into, stops it, and returns the host's mount
+// namespace and the class the detector mapped it to ("" if none).
+func scHostNamespaceMapped(t *testing.T) (host uint32, class string) {
+	t.Helper()
+	vigiltest.RequireRoot(t)
+	img, mine := scImage(t, "hostns")
+	link, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Sscanf(link, "mnt:[%d]", &host); err != nil {
+		t.Fatalf("mount namespace %q: %v", link, err)
+	}
+	store, err := profile.New(profile.Options{Learn: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := scStartAgent(t, NewDetector(Detection{Profiles: store}))
+	run.watch(img)
+	id, _ := scContainer(t, "--network", "none", img, "sh", "-c", "ls / >/dev/null; cat /etc/hostname; sleep 60")
+	run.waitEvent(t, 30*time.Second, "the container's cat", func(e *event.Event) bool {
+		return e.Workload != nil && e.Workload.ContainerID == id && e.Type == event.ProcessExec && e.Process.Exe == "/usr/bin/cat"
+	})
+	if out, code := scExec(t, time.Minute, id, "sh", "-c", "ls /; true"); code != 0 {
+		t.Fatalf("docker exec: exit %d: %s", code, out)
+	}
+	run.waitEvent(t, 30*time.Second, "the docker exec's ls", func(e *event.Event) bool {
+		return e.Workload != nil && e.Workload.ContainerID == id && e.Type == event.ProcessExec && e.Process.Exe == "/usr/bin/ls" &&
+			e.Parent != nil && slices.Contains(e.Parent.Args, "ls /; true")
+	})
+	run.stop() // the detector's maps are the agent goroutine's until it stops
+	if !slices.Contains(slices.Collect(maps.Values(run.det.nsClass)), mine) {
+		t.Fatalf("no mount namespace mapped to %s: %v", mine, run.det.nsClass)
+	}
+	return host, run.det.nsClass[host]
+}
+
 // TestScZeroDrift: a class learned with zero drift and switched to protect
 // gets the sensor's in-kernel exec policy: a binary copied into the
 // running container (overlay upper layer) is killed by the kernel at its
 // exec, before it runs — the event says "blocked" — and the alert names
 // the drift.
 func TestScZeroDrift(t *testing.T) {
+	// Protect with zero drift kills memfd and upper-layer execs in every
+	// mount namespace mapped to the class: never run it where the host's
+	// could be one of them.
+	if host, class := scHostNamespaceMapped(t); class != "" {
+		t.Fatalf("not switching a class to protect with zero drift: the detector maps the host's mount namespace %d to a container class (%q), so the kernel would kill the host's memfd execs (see TestScHostMountNamespace)", host, class)
+	}
 	run, store, id, class := scLearned(t, "drift", true)
 	ofContainer := func(e *event.Event) bool { return e.Workload != nil && e.Workload.ContainerID == id }
 	run.call(t, http.MethodPost, "/v1/profiles/mode", strings.NewReader(url.Values{"class": {class}, "mode": {"protect"}}.Encode()), http.StatusNoContent)
@@ -800,6 +904,9 @@ func TestScBenign(t *testing.T) {
 		Policy: response.DefaultPolicy(), Window: time.Minute}))
 	marker := fmt.Sprintf("vigil-sc-marker-%d", time.Now().UnixNano())
 	run.watch(marker)
+	run.watch(img) // every event of the test's containers names the image
+	mod := t.TempDir()
+	run.watch(mod) // the build's processes work in the module's directory
 
 	// The web server, on the host's network, answers 200 requests.
 	port := scFreePort(t)
@@ -840,9 +947,14 @@ func TestScBenign(t *testing.T) {
 
 	// A package build on the host, compiled from scratch (own build cache),
 	// without the network.
-	mod := t.TempDir()
-	os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module example.com/hello\n\ngo 1.26\n"), 0o644)
-	os.WriteFile(filepath.Join(mod, "main.go"), []byte("package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() { fmt.Fprintln(os.Stdout, \"hello\") }\n"), 0o644)
+	for name, src := range map[string]string{
+		"go.mod":  "module example.com/hello\n\ngo 1.26\n",
+		"main.go": "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() { fmt.Fprintln(os.Stdout, \"hello\") }\n",
+	} {
+		if err := os.WriteFile(filepath.Join(mod, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	build := exec.Command("go", "build", "-o", filepath.Join(mod, "hello"), ".")
 	build.Dir = mod
 	build.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOCACHE="+filepath.Join(mod, "cache"), "CGO_ENABLED=0")
@@ -863,16 +975,21 @@ func TestScBenign(t *testing.T) {
 	run.waitEvent(t, 60*time.Second, "the marker exec", func(e *event.Event) bool {
 		return e.Type == event.ProcessExec && slices.Contains(e.Process.Args, ": "+marker)
 	})
-	scoped := run.alertsWhere(func(a *alert.Alert) bool {
-		e := a.Event
-		if e.Workload != nil && (e.Workload.ContainerID == web || e.Workload.ContainerID == db) {
-			return true
-		}
-		if e.Process.PID == buildPID || e.Process.PPID == buildPID {
-			return true
-		}
-		return slices.ContainsFunc(e.Ancestors, func(x event.Ancestor) bool { return x.PID == buildPID })
+	inBuild := func(e *event.Event) bool {
+		return e.Process.PID == buildPID || e.Process.PPID == buildPID ||
+			slices.ContainsFunc(e.Ancestors, func(x event.Ancestor) bool { return x.PID == buildPID })
+	}
+	of := func(e *event.Event, id string) bool { return e.Workload != nil && e.Workload.ContainerID == id }
+	// The workloads' own events reached the agent: otherwise "no alert"
+	// would prove nothing.
+	run.waitEvent(t, time.Second, "an accept by the web server", func(e *event.Event) bool { return of(e, web) && e.Type == event.NetAccept })
+	run.waitEvent(t, time.Second, "a write of the database file", func(e *event.Event) bool {
+		return of(e, db) && e.Type == event.FileOpen && e.File != nil && e.File.Path == "/tmp/orders.db"
 	})
+	run.waitEvent(t, time.Second, "an exec of the compiler by go build", func(e *event.Event) bool {
+		return inBuild(e) && e.Type == event.ProcessExec && strings.HasSuffix(e.Process.Exe, "/compile")
+	})
+	scoped := run.alertsWhere(func(a *alert.Alert) bool { return of(a.Event, web) || of(a.Event, db) || inBuild(a.Event) })
 	if len(scoped) > 0 {
 		var b strings.Builder
 		for _, a := range scoped {
