@@ -8,12 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-cwpp/vigil/internal/alert"
 	"github.com/vigil-cwpp/vigil/internal/event"
@@ -349,7 +352,10 @@ func ExeHash(proc string) func(*event.Event) (string, error) {
 }
 
 // Hash is the sha256 of the process's executable, read through
-// /proc/PID/exe so that a container's binary is hashed, not the host's.
+// /proc/PID/exe so that a container's binary is hashed, not the host's. A
+// process that already exited (ls, cat: most execs are short) is hashed
+// through its parent's root instead — the same container — when the file
+// there is still the executable's inode.
 func (h *exeHasher) Hash(e *event.Event) (string, error) {
 	ino := e.Process.ExeInode
 	h.mu.Lock()
@@ -359,6 +365,9 @@ func (h *exeHasher) Hash(e *event.Event) (string, error) {
 	}
 	h.mu.Unlock()
 	f, err := os.Open(h.proc + "/" + strconv.Itoa(int(e.Process.PID)) + "/exe")
+	if err != nil && e.Parent != nil && ino != 0 && filepath.IsAbs(e.Process.Exe) {
+		f, err = h.openVia(e.Parent.PID, e.Process.Exe, ino)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -377,4 +386,18 @@ func (h *exeHasher) Hash(e *event.Event) (string, error) {
 		h.mu.Unlock()
 	}
 	return s, nil
+}
+
+// openVia opens path inside pid's root, if it is the inode ino.
+func (h *exeHasher) openVia(pid int32, path string, ino uint64) (*os.File, error) {
+	f, err := os.Open(filepath.Join(h.proc, strconv.Itoa(int(pid)), "root", path))
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Ino != ino {
+		f.Close()
+		return nil, fmt.Errorf("%s in the root of pid %d is not the executable (inode %d)", path, pid, ino)
+	}
+	return f, nil
 }

@@ -3,10 +3,15 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-cwpp/vigil/internal/alert"
 	"github.com/vigil-cwpp/vigil/internal/event"
@@ -131,5 +136,38 @@ func TestDetectorProfilesAndExecPolicy(t *testing.T) {
 	d.Process(context.Background(), exec("/bin/ls"), emit)
 	if len(enf.set) != 0 {
 		t.Errorf("back in monitor: kernel policy still %v", enf.set)
+	}
+}
+
+// TestExeHashGoneProcess hashes the executable of a process that has
+// exited through its parent's root, and refuses a file that is not the
+// executable's inode.
+func TestExeHashGoneProcess(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(exe, &st); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	hash := ExeHash("/proc")
+	gone := &event.Event{Type: event.ProcessExec,
+		Process: event.Process{PID: 1 << 30, Exe: exe, ExeInode: st.Ino}, // no such pid
+		Parent:  &event.Process{PID: int32(os.Getpid())}}
+	got, err := hash(gone)
+	if err != nil || got != hex.EncodeToString(sum[:]) {
+		t.Fatalf("hash of a gone process's exe through its parent = %q, %v; want %x", got, err, sum)
+	}
+	other := *gone
+	other.Process.ExeInode = st.Ino + 1
+	other.Process.Exe = exe // same path, another inode: not the executable
+	if got, err := ExeHash("/proc")(&other); err == nil {
+		t.Errorf("a file that is not the executable's inode was hashed: %q", got)
 	}
 }
