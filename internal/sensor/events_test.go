@@ -772,3 +772,80 @@ func procStart(t *testing.T, pid int32) time.Time {
 	}
 	return btime.Add(time.Duration(ticks) * 10 * time.Millisecond)
 }
+
+// TestExecPolicyAllowList checks the protect-mode policy: in a namespace
+// whose policy is AllowListed, an executable given with AllowExec runs and
+// any other is killed at exec.
+func TestExecPolicyAllowList(t *testing.T) {
+	c := watch(t)
+	var st unix.Stat_t
+	if err := unix.Stat("/bin/true", &st); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var selfSt unix.Stat_t
+	if err := unix.Stat(self, &selfSt); err != nil {
+		t.Fatal(err)
+	}
+
+	// /bin/true allowed: it runs and exits 0.
+	cmd, ns, w := policyChild(t, "wait-exec-true")
+	if err := shared.s.SetExecPolicy(ns, ExecPolicy{AllowListed: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.s.ClearExecPolicy(ns) })
+	if err := shared.s.AllowExec(ns, st.Ino); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("allowed /bin/true: %v", err)
+	}
+	ev := await(t, c, "allowed process_exec", func(ev event.Event) bool {
+		return ev.Type == event.ProcessExec && ev.Process.PID == int32(cmd.Process.Pid) && ev.Process.ExeInode == st.Ino
+	})
+	if ev.Blocked {
+		t.Error("exec of an allowed inode marked blocked")
+	}
+	// The namespace is gone with its process, and its inode number may be
+	// reused by the next one: the policy must go with it (the agent clears
+	// a container's policy when the container's init exits).
+	if err := shared.s.ClearExecPolicy(ns); err != nil {
+		t.Fatal(err)
+	}
+
+	// Not allowed: killed at exec, blocked.
+	cmd, ns2, w := policyChild(t, "wait-exec-true")
+	if err := shared.s.SetExecPolicy(ns2, ExecPolicy{AllowListed: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.s.ClearExecPolicy(ns2) })
+	// The helper itself (already running) and an unrelated inode are
+	// allowed; /bin/true is not.
+	if err := shared.s.AllowExec(ns2, selfSt.Ino); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w)
+	killedBy9(t, cmd)
+	ev = await(t, c, "blocked process_exec", func(ev event.Event) bool {
+		return ev.Type == event.ProcessExec && ev.Process.PID == int32(cmd.Process.Pid) && ev.Process.ExeInode == st.Ino
+	})
+	if !ev.Blocked {
+		t.Error("exec of an inode not on the allow list not marked blocked")
+	}
+
+	// Denying wins over allowing.
+	if err := shared.s.DenyExec(ns2, st.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.s.AllowExec(ns2, st.Ino); err != nil {
+		t.Fatal(err)
+	}
+	var v uint8
+	if err := shared.s.maps.ExecDeny.Lookup(denyKey{MntNS: ns2, Ino: st.Ino}, &v); err != nil || v != execDenied {
+		t.Errorf("after deny then allow: value %d, %v; want denied", v, err)
+	}
+}

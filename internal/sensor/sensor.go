@@ -433,12 +433,20 @@ type ExecPolicy struct {
 	KillUpperLayer bool
 	// KillMemfd kills the exec of a memfd or of a deleted file.
 	KillMemfd bool
+	// AllowListed kills the exec of any executable not given with
+	// AllowExec for the namespace: a protect-mode behaviour profile.
+	AllowListed bool
 }
 
 // Policy flags, as sensor.c reads them.
 const (
 	polKillUpper = 1
 	polKillMemfd = 2
+	polAllowOnly = 4
+
+	// exec_deny values
+	execDenied  = 1
+	execAllowed = 2
 )
 
 // SetExecPolicy sets the exec policy of the mount namespace with inode
@@ -450,6 +458,9 @@ func (s *Sensor) SetExecPolicy(mntNS uint32, p ExecPolicy) error {
 	}
 	if p.KillMemfd {
 		flags |= polKillMemfd
+	}
+	if p.AllowListed {
+		flags |= polAllowOnly
 	}
 	if flags == 0 {
 		return s.ClearExecPolicy(mntNS)
@@ -501,8 +512,22 @@ type denyKey struct {
 // numbers are per file system: a file with the same number on another
 // file system of that namespace is killed too.
 func (s *Sensor) DenyExec(mntNS uint32, ino uint64) error {
-	if err := s.maps.ExecDeny.Put(denyKey{MntNS: mntNS, Ino: ino}, uint8(1)); err != nil {
+	if err := s.maps.ExecDeny.Put(denyKey{MntNS: mntNS, Ino: ino}, uint8(execDenied)); err != nil {
 		return fmt.Errorf("denying executable inode %d in mount namespace %d: %w", ino, mntNS, err)
+	}
+	return nil
+}
+
+// AllowExec lets the executable with inode ino run in the mount namespace
+// mntNS when its policy is AllowListed. Denying wins over allowing.
+func (s *Sensor) AllowExec(mntNS uint32, ino uint64) error {
+	k := denyKey{MntNS: mntNS, Ino: ino}
+	var v uint8
+	if err := s.maps.ExecDeny.Lookup(k, &v); err == nil && v == execDenied {
+		return nil
+	}
+	if err := s.maps.ExecDeny.Put(k, uint8(execAllowed)); err != nil {
+		return fmt.Errorf("allowing executable inode %d in mount namespace %d: %w", ino, mntNS, err)
 	}
 	return nil
 }

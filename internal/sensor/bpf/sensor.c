@@ -154,6 +154,11 @@ struct prefix_key {
 // Exec policy flags, per mount namespace (see Sensor.SetExecPolicy).
 #define POL_KILL_UPPER 1
 #define POL_KILL_MEMFD 2
+#define POL_ALLOW_ONLY 4 // only executables in exec_deny with value ALLOWED may run
+
+// exec_deny values.
+#define EXEC_DENIED 1
+#define EXEC_ALLOWED 2
 
 struct deny_key {
 	u32 mnt_ns;
@@ -383,7 +388,11 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 			   ((*pol & POL_KILL_MEMFD) && (r->flags & EXE_MEMFD)));
 	if (!kill) {
 		struct deny_key k = {.mnt_ns = r->h.mnt_ns, .ino = r->exe_ino};
-		kill = bpf_map_lookup_elem(&exec_deny, &k) != 0;
+		u8 *v = bpf_map_lookup_elem(&exec_deny, &k);
+		if (v && *v == EXEC_DENIED)
+			kill = 1;
+		else if (pol && (*pol & POL_ALLOW_ONLY) && !(v && *v == EXEC_ALLOWED))
+			kill = 1;
 	}
 	if (kill && bpf_send_signal(9) == 0)
 		r->flags |= EXE_BLOCKED;
