@@ -60,12 +60,10 @@ type Detector struct {
 	// of alerts freezes a container once.
 	recent map[string]time.Time
 	dns    *dnsWatch
-	// enf puts exec policies in the kernel for protect-mode zero-drift
-	// classes; nsClass is the class of each container mount namespace
-	// seen, nsKill whether its policy is set.
-	enf     execEnforcer
-	nsClass map[uint32]string
-	nsKill  map[uint32]bool
+	// enf puts exec policies in the kernel for protect-mode classes; ns
+	// holds each container mount namespace seen.
+	enf execEnforcer
+	ns  map[uint32]*nsState
 	// modesChanged is set by the control API after a mode change or an
 	// import; the event goroutine then re-applies the exec policies.
 	modesChanged atomic.Bool
@@ -74,6 +72,7 @@ type Detector struct {
 // execEnforcer is the sensor's in-kernel exec policy.
 type execEnforcer interface {
 	SetExecPolicy(mntNS uint32, p sensor.ExecPolicy) error
+	AllowExec(mntNS uint32, ino uint64) error
 	ClearExecPolicy(mntNS uint32) error
 }
 
@@ -84,7 +83,7 @@ func NewDetector(d Detection) *Detector {
 	}
 	x := &Detector{prof: d.Profiles, resp: d.Responder, policy: d.Policy,
 		agg: alert.NewAggregator(d.Window, 0), log: d.Logger, recent: make(map[string]time.Time),
-		nsClass: make(map[uint32]string), nsKill: make(map[uint32]bool)}
+		ns: make(map[uint32]*nsState)}
 	names := slices.Clone(d.WatchNames)
 	if d.Rules != nil {
 		x.rules.Store(d.Rules)
@@ -153,58 +152,127 @@ func (d *Detector) Tick(now time.Time, emit func(*alert.Alert)) {
 	}
 }
 
+// nsState is what the detector knows of one container mount namespace.
+type nsState struct {
+	class string
+	// pid is a live process of the namespace, through whose root the
+	// learned executables are found; 0 when it exited.
+	pid int32
+	// set says an exec policy is in the kernel for it.
+	set bool
+}
+
 // track notes the mount namespace of each container seen, so that the
-// in-kernel exec policy can be set for it when its class is protected.
+// in-kernel exec policy can be set for it when its class is protected,
+// and forgets it when the container's init exits: namespaces die with
+// their last process and their inode numbers are reused, so a stale
+// policy must not outlive its container.
 func (d *Detector) track(e *event.Event) {
-	if d.enf == nil || d.prof == nil || e.Workload == nil || e.Workload.ContainerID == "" || e.Process.MntNS == 0 {
+	if d.enf == nil || d.prof == nil || e.Process.MntNS == 0 {
 		return
 	}
 	ns := e.Process.MntNS
-	if _, ok := d.nsClass[ns]; ok {
+	st := d.ns[ns]
+	if e.Type == event.ProcessExit {
+		switch {
+		case st == nil:
+		case e.Process.VPID == 1:
+			d.forget(ns, st)
+		case e.Process.PID == st.pid:
+			st.pid = 0
+		}
 		return
 	}
-	if len(d.nsClass) >= 8192 {
-		clear(d.nsClass) // the kernel policies stay; the namespaces are re-learned as they are seen
+	if e.Workload == nil || e.Workload.ContainerID == "" {
+		return
 	}
-	class := profile.ClassOf(e.Workload)
-	d.nsClass[ns] = class
-	d.applyExecPolicy(ns, class)
+	if st == nil {
+		if len(d.ns) >= 8192 {
+			for k, v := range d.ns {
+				if !v.set {
+					delete(d.ns, k)
+				}
+			}
+		}
+		st = &nsState{class: profile.ClassOf(e.Workload), pid: e.Process.PID}
+		d.ns[ns] = st
+		d.applyExecPolicy(ns, st)
+		return
+	}
+	if st.pid == 0 {
+		st.pid = e.Process.PID
+		if st.set {
+			d.applyExecPolicy(ns, st) // the allow list can be resolved again
+		}
+	}
 }
 
-// applyExecPolicy sets or clears ns's exec policy: in protect mode with
-// zero drift, an exec of a binary that is not from the image (overlayfs
-// upper layer) or of a memfd is killed by the kernel before it runs.
-func (d *Detector) applyExecPolicy(ns uint32, class string) {
-	p, ok := d.prof.Get(class)
-	want := ok && p.Mode == profile.Protect && p.ZeroDrift
-	if want == d.nsKill[ns] {
-		return
+func (d *Detector) forget(ns uint32, st *nsState) {
+	if st.set {
+		if err := d.enf.ClearExecPolicy(ns); err != nil {
+			d.log.Warn("clearing the in-kernel exec policy of an exited container", "mnt_ns", ns, "err", err)
+		}
 	}
-	var err error
-	if want {
-		err = d.enf.SetExecPolicy(ns, sensor.ExecPolicy{KillUpperLayer: true, KillMemfd: true})
-	} else {
-		err = d.enf.ClearExecPolicy(ns)
-	}
-	if err != nil {
-		d.log.Warn("in-kernel exec policy", "class", class, "mnt_ns", ns, "err", err)
-		return
-	}
-	if want {
-		d.nsKill[ns] = true
-	} else {
-		delete(d.nsKill, ns)
-	}
-	d.log.Info("in-kernel exec policy", "class", class, "mnt_ns", ns, "kill_drift", want)
+	delete(d.ns, ns)
 }
 
-// refreshExecPolicies re-applies the policies after a mode change.
+// applyExecPolicy puts ns's exec policy in the kernel, or clears it. In
+// protect mode only the class's learned executables may run: each is
+// found in the container (through a live process's root) and its inode
+// allowed, and the kernel kills any other exec before it runs; with zero
+// drift, binaries from the overlayfs upper layer and memfds are killed
+// even when learned. When no learned executable can be found the allow
+// list is not set (it would kill everything) and deviations are left to
+// the response policy.
+func (d *Detector) applyExecPolicy(ns uint32, st *nsState) {
+	p, ok := d.prof.Get(st.class)
+	if !ok || p.Mode != profile.Protect {
+		if st.set {
+			if err := d.enf.ClearExecPolicy(ns); err != nil {
+				d.log.Warn("clearing the in-kernel exec policy", "class", st.class, "mnt_ns", ns, "err", err)
+				return
+			}
+			st.set = false
+			d.log.Info("in-kernel exec policy cleared", "class", st.class, "mnt_ns", ns)
+		}
+		return
+	}
+	pol := sensor.ExecPolicy{KillUpperLayer: p.ZeroDrift, KillMemfd: p.ZeroDrift, AllowListed: true}
+	allowed := 0
+	if st.pid != 0 {
+		root := filepath.Join("/proc", strconv.Itoa(int(st.pid)), "root")
+		for _, x := range p.Executables {
+			if !filepath.IsAbs(x.Path) {
+				continue
+			}
+			var fs unix.Stat_t
+			if unix.Stat(filepath.Join(root, x.Path), &fs) != nil || fs.Mode&unix.S_IFMT != unix.S_IFREG {
+				continue
+			}
+			if err := d.enf.AllowExec(ns, fs.Ino); err == nil {
+				allowed++
+			}
+		}
+	}
+	if allowed == 0 {
+		pol.AllowListed = false
+	}
+	if err := d.enf.SetExecPolicy(ns, pol); err != nil {
+		d.log.Warn("in-kernel exec policy", "class", st.class, "mnt_ns", ns, "err", err)
+		return
+	}
+	st.set = pol != (sensor.ExecPolicy{})
+	d.log.Info("in-kernel exec policy", "class", st.class, "mnt_ns", ns, "allow_listed", allowed, "kill_drift", p.ZeroDrift)
+}
+
+// refreshExecPolicies re-applies the policies after a mode change or an
+// import, and every minute.
 func (d *Detector) refreshExecPolicies() {
 	if d.enf == nil || d.prof == nil {
 		return
 	}
-	for ns, class := range d.nsClass {
-		d.applyExecPolicy(ns, class)
+	for ns, st := range d.ns {
+		d.applyExecPolicy(ns, st)
 	}
 }
 

@@ -65,8 +65,19 @@ func TestDetectorRulesAndAggregation(t *testing.T) {
 
 // fakeEnforcer records the exec policies the detector sets.
 type fakeEnforcer struct {
-	mu  sync.Mutex
-	set map[uint32]sensor.ExecPolicy
+	mu    sync.Mutex
+	set   map[uint32]sensor.ExecPolicy
+	allow map[uint32][]uint64
+}
+
+func (f *fakeEnforcer) AllowExec(ns uint32, ino uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.allow == nil {
+		f.allow = map[uint32][]uint64{}
+	}
+	f.allow[ns] = append(f.allow[ns], ino)
+	return nil
 }
 
 func (f *fakeEnforcer) SetExecPolicy(ns uint32, p sensor.ExecPolicy) error {
@@ -80,6 +91,7 @@ func (f *fakeEnforcer) ClearExecPolicy(ns uint32) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.set, ns)
+	delete(f.allow, ns)
 	return nil
 }
 
@@ -169,5 +181,56 @@ func TestExeHashGoneProcess(t *testing.T) {
 	other.Process.Exe = exe // same path, another inode: not the executable
 	if got, err := ExeHash("/proc")(&other); err == nil {
 		t.Errorf("a file that is not the executable's inode was hashed: %q", got)
+	}
+}
+
+// TestDetectorAllowList: in protect mode the learned executables, found
+// through a live process of the container, are allow-listed in the kernel;
+// the policy goes when the container's init exits.
+func TestDetectorAllowList(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(self, &st); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	ps, err := profile.New(profile.Options{Learn: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDetector(Detection{Profiles: ps})
+	enf := &fakeEnforcer{set: map[uint32]sensor.ExecPolicy{}}
+	d.enf = enf
+	const ns = 4026532002
+	ev := func(typ event.Kind, pid, vpid int32) *event.Event {
+		return &event.Event{Time: now, Type: typ,
+			Process:  event.Process{PID: pid, VPID: vpid, Name: "x", Exe: self, ExeInode: st.Ino, MntNS: ns},
+			Parent:   &event.Process{PID: 1, Name: "sh", Exe: "/bin/sh"},
+			Workload: testWorkload}
+	}
+	d.Process(t.Context(), ev(event.ProcessExec, int32(os.Getpid()), 1), func(*alert.Alert) {}) // learned
+	if err := ps.SetMode(profile.ClassOf(testWorkload), profile.Protect); err != nil {
+		t.Fatal(err)
+	}
+	d.modesChanged.Store(true)
+	d.Process(t.Context(), ev(event.FileOpen, int32(os.Getpid()), 1), func(*alert.Alert) {})
+	if p := enf.set[ns]; !p.AllowListed || p.KillUpperLayer {
+		t.Fatalf("protect without zero drift: policy %+v, want allow-listed only", p)
+	}
+	if got := enf.allow[ns]; len(got) != 1 || got[0] != st.Ino {
+		t.Fatalf("allowed inodes %v, want the learned executable's %d", got, st.Ino)
+	}
+	// Another process of the container exits: nothing changes.
+	d.Process(t.Context(), ev(event.ProcessExit, 99999, 7), func(*alert.Alert) {})
+	if _, ok := enf.set[ns]; !ok {
+		t.Fatal("policy cleared when a non-init process exited")
+	}
+	// The container's init exits: the namespace dies, its policy goes.
+	d.Process(t.Context(), ev(event.ProcessExit, 99998, 1), func(*alert.Alert) {})
+	if _, ok := enf.set[ns]; ok || len(d.ns) != 0 {
+		t.Fatalf("after the container's init exited: policy %v, tracked %d namespaces", enf.set, len(d.ns))
 	}
 }

@@ -712,10 +712,14 @@ func scHostNamespaceMapped(t *testing.T) (host uint32, class string) {
 			e.Parent != nil && slices.Contains(e.Parent.Args, "ls /; true")
 	})
 	run.stop() // the detector's maps are the agent goroutine's until it stops
-	if !slices.Contains(slices.Collect(maps.Values(run.det.nsClass)), mine) {
-		t.Fatalf("no mount namespace mapped to %s: %v", mine, run.det.nsClass)
+	classes := map[uint32]string{}
+	for ns, st := range run.det.ns {
+		classes[ns] = st.class
 	}
-	return host, run.det.nsClass[host]
+	if !slices.Contains(slices.Collect(maps.Values(classes)), mine) {
+		t.Fatalf("no mount namespace mapped to %s: %v", mine, classes)
+	}
+	return host, classes[host]
 }
 
 // TestScZeroDrift: a class learned with zero drift and switched to protect
