@@ -378,6 +378,11 @@ func (d *Detector) respond(ctx context.Context, a *alert.Alert) {
 	}
 	now := a.Time
 	for _, act := range actions {
+		if act == response.Kill && a.Event.Blocked {
+			// The kernel's exec policy killed it before it ran.
+			a.Responses = append(a.Responses, "kill: done in the kernel at exec")
+			continue
+		}
 		if act != response.Kill && t.ContainerID == "" {
 			a.Responses = append(a.Responses, string(act)+": skipped (not a container)")
 			continue
