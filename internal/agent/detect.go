@@ -64,6 +64,10 @@ type Detector struct {
 	// holds each container mount namespace seen.
 	enf execEnforcer
 	ns  map[uint32]*nsState
+	// hostNS are mount namespaces never to police: the agent's own and
+	// init's. runc's setup runs in the container's cgroup before it has
+	// left the host's mount namespace, so container events can carry it.
+	hostNS map[uint32]bool
 	// modesChanged is set by the control API after a mode change or an
 	// import; the event goroutine then re-applies the exec policies.
 	modesChanged atomic.Bool
@@ -83,7 +87,7 @@ func NewDetector(d Detection) *Detector {
 	}
 	x := &Detector{prof: d.Profiles, resp: d.Responder, policy: d.Policy,
 		agg: alert.NewAggregator(d.Window, 0), log: d.Logger, recent: make(map[string]time.Time),
-		ns: make(map[uint32]*nsState)}
+		ns: make(map[uint32]*nsState), hostNS: hostMountNamespaces("/proc")}
 	names := slices.Clone(d.WatchNames)
 	if d.Rules != nil {
 		x.rules.Store(d.Rules)
@@ -183,7 +187,7 @@ func (d *Detector) track(e *event.Event) {
 		}
 		return
 	}
-	if e.Workload == nil || e.Workload.ContainerID == "" {
+	if e.Workload == nil || e.Workload.ContainerID == "" || d.hostNS[ns] || strings.HasPrefix(e.Process.Name, "runc") {
 		return
 	}
 	if st == nil {
@@ -205,6 +209,19 @@ func (d *Detector) track(e *event.Event) {
 			d.applyExecPolicy(ns, st) // the allow list can be resolved again
 		}
 	}
+}
+
+// hostMountNamespaces returns the mount namespaces of the agent and of
+// init, those it can read.
+func hostMountNamespaces(proc string) map[uint32]bool {
+	m := map[uint32]bool{}
+	for _, p := range []string{"self", "1"} {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(proc, p, "ns", "mnt"), &st) == nil {
+			m[uint32(st.Ino)] = true
+		}
+	}
+	return m
 }
 
 func (d *Detector) forget(ns uint32, st *nsState) {

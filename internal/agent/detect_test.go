@@ -234,3 +234,33 @@ func TestDetectorAllowList(t *testing.T) {
 		t.Fatalf("after the container's init exited: policy %v, tracked %d namespaces", enf.set, len(d.ns))
 	}
 }
+
+// TestDetectorNeverPolicesHostNamespace: an event of a container that
+// carries the agent's own mount namespace (runc's setup does) never maps
+// that namespace to the container's class.
+func TestDetectorNeverPolicesHostNamespace(t *testing.T) {
+	var self unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/mnt", &self); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := profile.New(profile.Options{Learn: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDetector(Detection{Profiles: ps})
+	d.enf = &fakeEnforcer{set: map[uint32]sensor.ExecPolicy{}}
+	for _, name := range []string{"runc:[2:INIT]", "sh"} {
+		d.Process(t.Context(), &event.Event{Type: event.ProcessExec,
+			Process:  event.Process{PID: int32(os.Getpid()), Name: name, Exe: "/bin/sh", MntNS: uint32(self.Ino)},
+			Workload: testWorkload}, func(*alert.Alert) {})
+	}
+	if len(d.ns) != 0 {
+		t.Fatalf("the agent's own mount namespace was mapped to a container class: %v", d.ns)
+	}
+	d.Process(t.Context(), &event.Event{Type: event.ProcessExec,
+		Process:  event.Process{PID: int32(os.Getpid()), Name: "runc:[2:INIT]", Exe: "/bin/sh", MntNS: 4026532003},
+		Workload: testWorkload}, func(*alert.Alert) {})
+	if len(d.ns) != 0 {
+		t.Fatalf("runc's own event mapped a namespace: %v", d.ns)
+	}
+}

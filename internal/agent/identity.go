@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/vigil-cwpp/vigil/internal/event"
 	"github.com/vigil-cwpp/vigil/internal/workload"
@@ -15,20 +16,41 @@ import (
 // exits, so a reused PID is looked up afresh. Used by one goroutine.
 type workloadCache struct {
 	max int
-	m   map[int32]*event.Workload
+	m   map[int32]cachedWorkload
 	// names resolves user and group names (users.go).
 	names *workload.Names
 }
 
 func newWorkloadCache(max int) *workloadCache {
-	return &workloadCache{max: max, m: make(map[int32]*event.Workload), names: workload.NewNames(workload.NamesOptions{})}
+	return &workloadCache{max: max, m: make(map[int32]cachedWorkload), names: workload.NewNames(workload.NamesOptions{})}
+}
+
+// cachedWorkload is a process's workload and the process's start time: an
+// entry whose process started at another time belongs to an earlier
+// process with the same PID (its exit event was lost) and is not used.
+type cachedWorkload struct {
+	w     *event.Workload
+	start time.Time
+}
+
+// lookup returns pid's cached workload if it is e's process's.
+func (c *workloadCache) lookup(pid int32, e *event.Event) (*event.Workload, bool) {
+	ent, ok := c.m[pid]
+	if !ok {
+		return nil, false
+	}
+	if st := e.Process.StartTime; !st.IsZero() && !ent.start.IsZero() && !st.Equal(ent.start) {
+		delete(c.m, pid)
+		return nil, false
+	}
+	return ent.w, true
 }
 
 func (c *workloadCache) get(ctx context.Context, res *workload.Resolver, e *event.Event) *event.Workload {
 	pid := e.Process.PID
 	switch e.Type {
 	case event.ProcessExit:
-		w, ok := c.m[pid]
+		w, ok := c.lookup(pid, e)
 		delete(c.m, pid)
 		if ok {
 			return w
@@ -37,14 +59,14 @@ func (c *workloadCache) get(ctx context.Context, res *workload.Resolver, e *even
 	case event.ProcessExec, event.ProcessFork:
 		delete(c.m, pid)
 	}
-	if w, ok := c.m[pid]; ok {
+	if w, ok := c.lookup(pid, e); ok {
 		return w
 	}
 	w := identify(ctx, res, e)
 	if len(c.m) >= c.max {
 		clear(c.m) // crude but bounded; refilled on the next events
 	}
-	c.m[pid] = w
+	c.m[pid] = cachedWorkload{w: w, start: e.Process.StartTime}
 	return w
 }
 
