@@ -32,7 +32,9 @@ bench: build
 	bash scripts/bench-sbom.sh
 	bash scripts/bench-vuln.sh
 	bash scripts/bench-agent.sh
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/inventory ./internal/scan ./internal/vulnmatch ./internal/sensor
+	bash scripts/bench-rules.sh
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/inventory ./internal/scan ./internal/vulnmatch ./internal/sensor \
+		./internal/event ./internal/rules ./internal/profile ./internal/response ./internal/alert ./internal/agent
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)

@@ -66,12 +66,7 @@ func controlHandler(d *Detector) http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		d.modesChanged.Store(true)
-		if err := d.prof.Save(); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+		profilesChanged(w, d)
 	})
 	mux.HandleFunc("POST /v1/profiles/mode", func(w http.ResponseWriter, r *http.Request) {
 		if d.prof == nil {
@@ -87,12 +82,7 @@ func controlHandler(d *Detector) http.Handler {
 			http.Error(w, err.Error(), status)
 			return
 		}
-		d.modesChanged.Store(true)
-		if err := d.prof.Save(); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+		profilesChanged(w, d)
 	})
 	mux.HandleFunc("GET /v1/responses", func(w http.ResponseWriter, r *http.Request) {
 		if d.resp == nil {
@@ -118,6 +108,17 @@ func controlHandler(d *Detector) http.Handler {
 		writeJSON(w, rec)
 	})
 	return mux
+}
+
+// profilesChanged has the exec policies re-applied, saves the profiles
+// and answers 204.
+func profilesChanged(w http.ResponseWriter, d *Detector) {
+	d.modesChanged.Store(true)
+	if err := d.prof.Save(); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
