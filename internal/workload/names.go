@@ -90,6 +90,16 @@ func (n *Names) Fill(p *event.Process, kin ...int32) {
 		if p.LoginUID == 0 {
 			p.LoginUser = "root"
 		}
+		// Read a new namespace's files now, while this process is alive:
+		// its first non-root process may be gone before its event is
+		// handled (a container's `setpriv … id`).
+		if p.MntNS != 0 {
+			n.mu.Lock()
+			if _, ok := n.byNS[p.MntNS]; !ok {
+				n.files([]int32{p.PID}, p.MntNS)
+			}
+			n.mu.Unlock()
+		}
 		return
 	}
 	n.mu.Lock()
@@ -134,9 +144,14 @@ func (n *Names) files(pids []int32, ns uint32) *nameFiles {
 			return f
 		}
 	}
-	hostRoot := filepath.Join(n.o.Proc, "1", "root")
 	if n.host == nil {
-		f, err := n.read(hostRoot)
+		// init's root is the host's; where it cannot be read (some VMs
+		// refuse /proc/1 even to root) the agent's own root is the next
+		// best: the host's when the agent runs on it.
+		f, err := n.read(filepath.Join(n.o.Proc, "1", "root"))
+		if err != nil {
+			f, err = n.read(filepath.Join(n.o.Proc, "self", "root"))
+		}
 		if err != nil {
 			f = &nameFiles{users: map[uint32]string{}, groups: map[uint32]string{}}
 		}

@@ -249,3 +249,25 @@ func TestNamesKinFirstRead(t *testing.T) {
 		t.Errorf("gone process with kin 60: %q, want frank", p.User)
 	}
 }
+
+// TestNamesReadOnRootEvent: a container's files are read on the first
+// event of a root process in its namespace, so a non-root process that is
+// gone by its own event (and whose kin are gone too) still gets its name.
+func TestNamesReadOnRootEvent(t *testing.T) {
+	proc := t.TempDir()
+	ns := fakeRoot(t, proc, "70", "root:x:0:0::/:\nwww-data:x:33:33::/:\n", "www-data:x:33:\n")
+	n := NewNames(NamesOptions{Proc: proc})
+	root := event.Process{PID: 70, MntNS: ns}
+	n.Fill(&root)
+	if root.User != "root" {
+		t.Fatalf("root: %q", root.User)
+	}
+	if err := os.RemoveAll(filepath.Join(proc, "70")); err != nil { // the container's processes are gone
+		t.Fatal(err)
+	}
+	p := event.Process{PID: 71, MntNS: ns, UID: 33, GID: 33}
+	n.Fill(&p, 70)
+	if p.User != "www-data" || p.Group != "www-data" {
+		t.Errorf("gone www-data process: user %q group %q, want www-data", p.User, p.Group)
+	}
+}
