@@ -75,6 +75,9 @@ func (w *dnsWatch) refresh(ctx context.Context, timeout time.Duration) {
 			}
 		}
 	}
+	for _, names := range m {
+		slices.Sort(names) // the lookups finish in any order
+	}
 	w.mu.Lock()
 	w.byAddr = m
 	w.mu.Unlock()

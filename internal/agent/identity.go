@@ -102,6 +102,12 @@ func identifyByProcess(ctx context.Context, res *workload.Resolver, e *event.Eve
 	if w != nil && w.ContainerID != "" {
 		return w
 	}
+	// A live process's own cgroup is the answer; only a process already
+	// gone is identified through its ancestors (whose PIDs may have been
+	// reused since: a host process must never borrow a container that way).
+	if _, err := workload.CgroupOfPID(int(e.Process.PID)); err == nil {
+		return w
+	}
 	chain := make([]event.Ancestor, 0, len(e.Ancestors)+1)
 	if e.Parent != nil {
 		chain = append(chain, event.Ancestor{PID: e.Parent.PID, Name: e.Parent.Name, Args: e.Parent.Args})
