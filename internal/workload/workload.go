@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -156,6 +157,22 @@ func (r *Resolver) Close() error {
 	return nil
 }
 
+// isCgroupID reports whether the cgroup v2 directory path (as
+// /proc/PID/cgroup's "0::" line gives it) has the ID cgroupID: its inode
+// in the v2 mount (cgRoot on a pure v2 host, cgRoot/unified on a hybrid
+// one).
+func (r *Resolver) isCgroupID(path string, cgroupID uint64) bool {
+	root := r.cgRoot
+	if !r.unified {
+		root = filepath.Join(r.cgRoot, "unified")
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(root, path), &st); err != nil {
+		return false
+	}
+	return st.Ino == cgroupID
+}
+
 // ForPID returns the workload of pid, from /proc/<pid>/cgroup. A process
 // in no container, or one whose cgroup cannot be read, gets the host-only
 // workload. The result is shared: callers must not modify it.
@@ -201,7 +218,11 @@ func (r *Resolver) ForCgroupID(ctx context.Context, cgroupID uint64, pid int) *e
 	if cgroupID != 0 && (id.id != "" || r.unified) {
 		// A host result is safe to remember only on a pure v2 host: on v1
 		// and hybrid hosts containers can share a v2 cgroup with the host.
-		if l, ok := unifiedLine(lines); ok && identify([]string{l}) == id {
+		// And only when that v2 cgroup really is the event's: a process
+		// moved into its container's cgroup between the event and this
+		// read (runc's init) would otherwise map the host's root cgroup
+		// to the container, and every host process with it.
+		if l, ok := unifiedLine(lines); ok && identify([]string{l}) == id && r.isCgroupID(strings.TrimPrefix(l, "0::"), cgroupID) {
 			r.mu.Lock()
 			if len(r.cgroups) >= maxCgroupIDs {
 				clear(r.cgroups)

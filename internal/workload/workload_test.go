@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,18 +58,34 @@ func TestNoDockerDegradesToIDs(t *testing.T) {
 	if err := os.WriteFile(proc+"/42/cgroup", []byte(cg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := newResolver(t, Options{Hostname: "n", DockerHost: "unix:///nonexistent/docker.sock", Proc: proc})
+	// The v2 cgroup directory the ID names, in a hybrid host's unified mount.
+	cgRoot := t.TempDir()
+	id := cgroupDir(t, filepath.Join(cgRoot, "unified"), strings.TrimPrefix(strings.TrimSpace(cg), "0::"))
+	r := newResolver(t, Options{Hostname: "n", DockerHost: "unix:///nonexistent/docker.sock", Proc: proc, CgroupRoot: cgRoot})
 	want := &event.Workload{Host: "n", ContainerID: hexA, Runtime: "containerd", PodUID: pod}
 	if diff := cmp.Diff(want, r.ForPID(context.Background(), 42)); diff != "" {
 		t.Errorf("ForPID (-want +got):\n%s", diff)
 	}
-	// The cgroup v2 line tells the container, so the cgroup ID is remembered
-	// and serves even after the process is gone.
-	if diff := cmp.Diff(want, r.ForCgroupID(context.Background(), 777, 42)); diff != "" {
+	// An event whose cgroup ID is not that directory's (the process moved
+	// into the container's cgroup after the event, as runc's init does) is
+	// identified, but the ID is not remembered for the container.
+	if diff := cmp.Diff(want, r.ForCgroupID(context.Background(), id+1, 42)); diff != "" {
+		t.Errorf("ForCgroupID (-want +got):\n%s", diff)
+	}
+	r.mu.Lock()
+	_, wrong := r.cgroups[id+1]
+	r.mu.Unlock()
+	if wrong {
+		t.Error("a cgroup ID that is not the container's directory was remembered for it")
+	}
+	// The cgroup v2 line tells the container and the ID is its
+	// directory's, so the ID is remembered and serves after the process is
+	// gone.
+	if diff := cmp.Diff(want, r.ForCgroupID(context.Background(), id, 42)); diff != "" {
 		t.Errorf("ForCgroupID (-want +got):\n%s", diff)
 	}
 	os.RemoveAll(proc + "/42")
-	if diff := cmp.Diff(want, r.ForCgroupID(context.Background(), 777, 42)); diff != "" {
+	if diff := cmp.Diff(want, r.ForCgroupID(context.Background(), id, 42)); diff != "" {
 		t.Errorf("ForCgroupID after exit (-want +got):\n%s", diff)
 	}
 	if err := r.Refresh(context.Background()); err == nil {
@@ -295,15 +313,17 @@ func TestCgroupIDHostCachedOnV2(t *testing.T) {
 	os.MkdirAll(proc+"/5", 0o755)
 	os.WriteFile(proc+"/self/cgroup", []byte("0::/system.slice/vigil.service\n"), 0o644)
 	os.WriteFile(proc+"/5/cgroup", []byte("0::/user.slice/user-0.slice/session-1.scope\n"), 0o644)
-	r := newResolver(t, Options{Hostname: "n", DockerHost: "unix:///nonexistent/docker.sock", Proc: proc, CgroupRoot: t.TempDir()})
+	cgRoot := t.TempDir()
+	id := cgroupDir(t, cgRoot, "/user.slice/user-0.slice/session-1.scope")
+	r := newResolver(t, Options{Hostname: "n", DockerHost: "unix:///nonexistent/docker.sock", Proc: proc, CgroupRoot: cgRoot})
 	if !r.unified {
 		t.Fatal("pure v2 host not detected")
 	}
-	if got := r.ForCgroupID(context.Background(), 10, 5); got.ContainerID != "" {
+	if got := r.ForCgroupID(context.Background(), id, 5); got.ContainerID != "" {
 		t.Fatalf("got %+v, want the host", got)
 	}
 	r.mu.Lock()
-	_, ok := r.cgroups[10]
+	_, ok := r.cgroups[id]
 	r.mu.Unlock()
 	if !ok {
 		t.Error("host cgroup ID not remembered on a pure v2 host")
@@ -428,4 +448,19 @@ func TestDiedBeforeStored(t *testing.T) {
 	if gone || !alive || died != 0 {
 		t.Errorf("after the grace period: dead one cached %v, live one cached %v, %d tombstones; want false, true, 0", gone, alive, died)
 	}
+}
+
+// cgroupDir makes the directory path below root, as a cgroup v2 mount
+// would have it, and returns its inode: the cgroup's ID.
+func cgroupDir(t *testing.T, root, path string) uint64 {
+	t.Helper()
+	dir := filepath.Join(root, path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
 }
