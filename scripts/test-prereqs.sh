@@ -24,6 +24,8 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v rpmbuild >/dev/null || need+=(rpm)
+command -v nft >/dev/null || need+=(nftables)        # response: checks the isolation tables
+command -v nsenter >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
 	log "installing ${need[*]}"
 	apt-get update -qq
