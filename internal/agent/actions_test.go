@@ -3,19 +3,14 @@ package agent
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -26,209 +21,6 @@ import (
 	"github.com/vigil-cwpp/vigil/internal/event"
 	"github.com/vigil-cwpp/vigil/internal/vigiltest"
 )
-
-// agentRun is the agent running in-process for a test, its output read
-// from the start and kept: the raw lines and the decoded events.
-type agentRun struct {
-	mu     sync.Mutex
-	lines  [][]byte
-	events []event.Event
-	bad    []string // lines that do not decode
-	more   chan struct{}
-	closed bool
-	log    lockedBuffer // the agent's log, at debug level
-	addr   net.Addr     // of its metrics and health endpoint
-}
-
-// startAgent starts the agent and returns once its sensor is attached.
-// The agent is stopped when the test ends.
-func startAgent(t *testing.T) *agentRun {
-	t.Helper()
-	a, stop, err := launchAgent()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
-	return a
-}
-
-// launchAgent starts the agent and returns once its sensor is attached;
-// stop ends it and returns its error.
-func launchAgent() (a *agentRun, stop func() error, err error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	o := DefaultOptions()
-	o.Output = pw
-	a = &agentRun{more: make(chan struct{}, 1)}
-	o.MetricsAddr = "127.0.0.1:0"
-	o.Ready = func(addr net.Addr) { a.addr = addr; close(ready) }
-	o.Logger = slog.New(slog.NewTextHandler(&a.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() { done <- Run(ctx, o); pw.Close() }()
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := bytes.Clone(sc.Bytes())
-			var e event.Event
-			err := json.Unmarshal(line, &e)
-			a.mu.Lock()
-			a.lines = append(a.lines, line)
-			if err != nil {
-				a.bad = append(a.bad, fmt.Sprintf("%v: %.300s", err, line))
-			} else {
-				a.events = append(a.events, e)
-			}
-			a.mu.Unlock()
-			a.notify()
-		}
-		io.Copy(io.Discard, pr)
-		a.mu.Lock()
-		a.closed = true
-		a.mu.Unlock()
-		a.notify()
-	}()
-	stop = func() error {
-		cancel()
-		err := <-done
-		<-read
-		return err
-	}
-	select {
-	case <-ready:
-		return a, stop, nil
-	case err := <-done:
-		cancel()
-		<-read
-		return nil, nil, fmt.Errorf("agent stopped before it was ready: %v", err)
-	case <-time.After(60 * time.Second):
-		stop()
-		return nil, nil, fmt.Errorf("agent not ready after 60 s")
-	}
-}
-
-// stats returns the agent's /healthz counters (events, ring-buffer
-// drops), for failure messages.
-func (a *agentRun) stats() string {
-	resp, err := http.Get("http://" + a.addr.String() + "/healthz")
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	var h struct{ Stats json.RawMessage }
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		return err.Error()
-	}
-	return string(h.Stats)
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns what was written.
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// grep returns the log lines that contain s.
-func (l *lockedBuffer) grep(s string) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out strings.Builder
-	for line := range strings.Lines(l.b.String()) {
-		if strings.Contains(line, s) {
-			out.WriteString(line)
-		}
-	}
-	return out.String()
-}
-
-func (a *agentRun) notify() {
-	select {
-	case a.more <- struct{}{}:
-	default:
-	}
-}
-
-// waitAll waits until every matcher has matched an event, or the timeout
-// passes, and returns the first event each matched. Events already written
-// count. Missing matches are returned by name.
-func (a *agentRun) waitAll(timeout time.Duration, match map[string]func(*event.Event) bool) (map[string]*event.Event, []string) {
-	got := make(map[string]*event.Event, len(match))
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	next, expired := 0, false
-	for {
-		a.mu.Lock()
-		evs, closed := a.events[next:], a.closed
-		next = len(a.events)
-		a.mu.Unlock()
-		for i := range evs {
-			e := &evs[i]
-			for name, m := range match {
-				if got[name] == nil && m(e) {
-					got[name] = e
-				}
-			}
-		}
-		if len(got) == len(match) || closed || expired {
-			return got, missing(match, got)
-		}
-		select {
-		case <-a.more:
-		case <-deadline.C:
-			expired = true // one last pass over what arrived meanwhile
-		}
-	}
-}
-
-func missing(match map[string]func(*event.Event) bool, got map[string]*event.Event) []string {
-	var out []string
-	for name := range match {
-		if got[name] == nil {
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
-// buildActor builds testdata/actor statically, for bind-mounting into
-// containers, and returns its path.
-func buildActor(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	out := filepath.Join(t.TempDir(), "actor")
-	cmd := exec.Command("go", "build", "-o", out, "./testdata/actor")
-	cmd.Dir = filepath.Dir(file)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the actor: %v\n%s", err, b)
-	}
-	return out
-}
-
-// uniqueName is a container name for this test and run.
-func uniqueName(t *testing.T, what string) string {
-	return strings.ToLower(fmt.Sprintf("vigil-%s-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), what, time.Now().UnixNano()))
-}
 
 // actionsScript runs in one container, each action after the other; sh is
 // pid 1 there, the parent of every command. It ends by waiting on its
@@ -290,13 +82,13 @@ func runActions(t *testing.T, img string) *actionsResult {
 
 func doActions(actor, img, name string) (r actionsResult) {
 	r.name = name
-	a, stop, err := launchAgent()
+	a, err := launchAgent(withDebugLog)
 	if err != nil {
 		r.err = err
 		return r
 	}
 	defer func() {
-		if err := stop(); err != nil && r.err == nil {
+		if err := a.stop(); err != nil && r.err == nil {
 			r.err = fmt.Errorf("agent: %w", err)
 		}
 		a.mu.Lock()

@@ -1,23 +1,16 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,8 +47,8 @@ type rtCase struct {
 	names string
 }
 
-// Where the rulesactor program is bind-mounted in containers.
-const rtActor = "/ra/rulesactor"
+// Where the actor program (testdata/actor) is bind-mounted in containers.
+const rtActor = "/vigil/actor"
 
 // Fake DNS answers for the names rules compare connections with: the
 // addresses are in TEST-NET-2, so connects to them go nowhere.
@@ -128,7 +121,7 @@ func rtCases() []rtCase {
 			docker: rtPrivileged,
 			cmd:    bash("mkdir /tmp/cg && mount -t cgroup -o none,name=vigilrt cgroup /tmp/cg && echo /bin/true > /tmp/cg/release_agent")},
 		{rule: "PTRACE attached to process", tactics: ta("TA0004 Privilege Escalation"), techniques: ta("T1055.008"),
-			cmd: []string{rtActor, "ptrace-attach"}},
+			cmd: []string{rtActor, "ptrace"}},
 		{rule: "PTRACE anti-debug attempt", tactics: ta("TA0005 Defense Evasion"), techniques: ta("T1622"),
 			cmd: []string{rtActor, "traceme"}},
 		{rule: "Find AWS Credentials", tactics: ta("TA0006 Credential Access"), techniques: ta("T1552"),
@@ -140,7 +133,7 @@ func rtCases() []rtCase {
 		{rule: "Drop and execute new binary in container", tactics: ta("TA0003 Persistence"),
 			cmd: bash("cp /bin/true /tmp/dropped && /tmp/dropped")},
 		{rule: "Disallowed SSH Connection Non Standard Port", tactics: ta("TA0002 Execution"), techniques: ta("T1059"),
-			names: "ssh is the rulesactor bind-mounted as /usr/local/bin/ssh",
+			names: "ssh is the actor bind-mounted as /usr/local/bin/ssh",
 			// 198.51.100.1 is routable and not RFC 1918; the SYN goes nowhere.
 			docker: []string{"-v", "{actor}:/usr/local/bin/ssh:ro"},
 			cmd:    []string{"/usr/local/bin/ssh", "connect-nb", "198.51.100.1:443"}},
@@ -220,7 +213,7 @@ func TestRulesFireOnRealBehaviour(t *testing.T) {
 		t.Fatalf("the table must have one case per loaded rule (-loaded +table):\n%s", d)
 	}
 
-	actor := rtBuildActor(t)
+	actor := buildActor(t)
 	notModule := filepath.Join(t.TempDir(), "not-a-module.ko")
 	if err := os.WriteFile(notModule, []byte("not a kernel module\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -369,20 +362,6 @@ func rtWhat(c rtCase, cid string) string {
 	return fmt.Sprintf("container %.12s (%s)", cid, strings.Join(c.cmd, " "))
 }
 
-// rtBuildActor builds testdata/rulesactor statically and returns its path.
-func rtBuildActor(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	out := filepath.Join(t.TempDir(), "rulesactor")
-	cmd := exec.Command("go", "build", "-o", out, "./testdata/rulesactor")
-	cmd.Dir = filepath.Dir(file)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the rulesactor: %v\n%s", err, b)
-	}
-	return out
-}
-
 // rtRunContainer creates a container of img with flags running cmd,
 // runs it to its end and returns its full ID; the command must succeed.
 // The container is removed when the test ends.
@@ -449,24 +428,12 @@ func rtInTree(e *event.Event, pid int32) bool {
 }
 
 // rtAgent is the agent running in process with a ruleset, its alerts kept
-// and its events kept in brief.
+// and its events kept when they are of a container or of this test's own
+// process trees.
 type rtAgent struct {
-	mu     sync.Mutex
-	alerts []alert.Alert
-	events []rtEvent
-	marks  map[string]bool
-	bad    []string
-	more   chan struct{}
-	closed bool
-	seq    atomic.Int64
-	health string // the agent's /healthz URL
-}
-
-// rtEvent is what the test keeps of an event: enough to scope it and to
-// say what the agent saw when a rule did not fire.
-type rtEvent struct {
-	ev   event.Event
-	line string
+	*agentRun
+	marks map[string]bool // marker commands seen (guarded by mu)
+	seq   atomic.Int64
 }
 
 // rtMarkPrefix starts the argument of the host marker command.
@@ -476,156 +443,35 @@ const rtMarkPrefix = "vigil-rules-e2e-mark-"
 // test ends, and returns once its sensor is attached.
 func rtStart(t *testing.T, rs *rules.Ruleset) *rtAgent {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	o := DefaultOptions()
-	o.Output = pw
-	o.MetricsAddr = "127.0.0.1:0"
-	// This kernel has no module support and hence no init_module
-	// tracepoints; the module rules need the raw-syscall fallback, which
-	// the default (auto) leaves off on such kernels.
-	o.Sensor.Fallbacks = sensor.FallbackAlways
-	var addr net.Addr
-	o.Ready = func(ad net.Addr) { addr = ad; close(ready) }
-	o.Detector = NewDetector(Detection{Rules: rs, Resolve: func(_ context.Context, name string) ([]netip.Addr, error) {
-		if a, ok := rtDNS[name]; ok {
-			return []netip.Addr{a}, nil
-		}
-		return nil, fmt.Errorf("%s: not a name of this test", name)
-	}})
-	go func() { done <- Run(ctx, o); pw.Close() }()
-	a := &rtAgent{more: make(chan struct{}, 1), marks: map[string]bool{}}
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 4<<20), 4<<20)
-		for sc.Scan() {
-			a.add(sc.Bytes())
-		}
-		io.Copy(io.Discard, pr)
-		a.mu.Lock()
-		a.closed = true
-		a.mu.Unlock()
-		a.notify()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-		<-read
-		if len(a.bad) > 0 {
-			t.Errorf("%d output lines do not decode, first: %s", len(a.bad), a.bad[0])
-		}
+	ra := &rtAgent{marks: map[string]bool{}}
+	ra.agentRun = startAgentWith(t, func(a *agentRun, o *Options) {
+		// This kernel has no module support and hence no init_module
+		// tracepoints; the module rules need the raw-syscall fallback,
+		// which the default (auto) leaves off on such kernels.
+		o.Sensor.Fallbacks = sensor.FallbackAlways
+		o.Detector = NewDetector(Detection{Rules: rs, Resolve: func(_ context.Context, name string) ([]netip.Addr, error) {
+			if a, ok := rtDNS[name]; ok {
+				return []netip.Addr{a}, nil
+			}
+			return nil, fmt.Errorf("%s: not a name of this test", name)
+		}})
+		a.onEvent = ra.keep
 	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped before it was ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("agent not ready after 60 s")
-	}
-	a.health = "http://" + addr.String() + "/healthz"
-	return a
+	return ra
 }
 
-// drops is the sensor's count of events lost because the ring buffer was
-// full, from the agent's /healthz.
-func (a *rtAgent) drops(t *testing.T) uint64 {
-	t.Helper()
-	resp, err := http.Get(a.health)
-	if err != nil {
-		t.Fatalf("agent health: %v", err)
-	}
-	defer resp.Body.Close()
-	var h struct {
-		Stats struct{ Drops uint64 }
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		t.Fatalf("agent health: %v", err)
-	}
-	return h.Stats.Drops
-}
-
-func (a *rtAgent) add(line []byte) {
-	var head struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(line, &head); err != nil {
-		a.mu.Lock()
-		a.bad = append(a.bad, fmt.Sprintf("%v: %.300s", err, line))
-		a.mu.Unlock()
-		return
-	}
-	if head.Type == "alert" {
-		var al alert.Alert
-		err := json.Unmarshal(line, &al)
-		a.mu.Lock()
-		if err != nil {
-			a.bad = append(a.bad, fmt.Sprintf("%v: %.300s", err, line))
-		} else {
-			a.alerts = append(a.alerts, al)
-		}
-		a.mu.Unlock()
-		a.notify()
-		return
-	}
-	var e event.Event
-	if err := json.Unmarshal(line, &e); err != nil {
-		a.mu.Lock()
-		a.bad = append(a.bad, fmt.Sprintf("%v: %.300s", err, line))
-		a.mu.Unlock()
-		return
-	}
-	mark := ""
+// keep notes marker execs and keeps (returns true for) events of
+// containers and of the test's own process trees (host processes below
+// this test) only: the rest of the host is noise. Called with mu held.
+func (a *rtAgent) keep(e *event.Event) bool {
 	if e.Type == event.ProcessExec && len(e.Process.Args) == 2 && strings.HasPrefix(e.Process.Args[1], rtMarkPrefix) {
-		mark = e.Process.Args[1]
+		a.marks[e.Process.Args[1]] = true
 	}
-	// Keep events of containers and of the test's own process trees
-	// (host processes below this test) only: the rest of the host is noise.
-	keep := (e.Workload != nil && e.Workload.ContainerID != "") || rtInTree(&e, int32(os.Getpid()))
-	a.mu.Lock()
-	if mark != "" {
-		a.marks[mark] = true
-	}
-	if keep {
+	if (e.Workload != nil && e.Workload.ContainerID != "") || rtInTree(e, int32(os.Getpid())) {
 		e.Ancestors = nil // not needed once scoped
-		a.events = append(a.events, rtEvent{ev: e, line: string(line)})
+		return true
 	}
-	a.mu.Unlock()
-	a.notify()
-}
-
-func (a *rtAgent) notify() {
-	select {
-	case a.more <- struct{}{}:
-	default:
-	}
-}
-
-// wait calls done under the lock whenever output arrives until it returns
-// true or the timeout passes; it reports whether done returned true.
-func (a *rtAgent) wait(timeout time.Duration, done func() bool) bool {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		a.mu.Lock()
-		ok, closed := done(), a.closed
-		a.mu.Unlock()
-		if ok || closed {
-			return ok
-		}
-		select {
-		case <-a.more:
-		case <-deadline.C:
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			return done()
-		}
-	}
+	return false
 }
 
 // mark runs a uniquely named command on the host and waits for its exec
@@ -642,7 +488,7 @@ func (a *rtAgent) mark(t *testing.T) {
 			t.Fatalf("marker: %v %s", err, out)
 		}
 		sent = append(sent, m)
-		if a.wait(3*time.Second, func() bool { return slices.ContainsFunc(sent, func(s string) bool { return a.marks[s] }) }) {
+		if ok, _ := a.wait(3*time.Second, func() bool { return slices.ContainsFunc(sent, func(s string) bool { return a.marks[s] }) }); ok {
 			return
 		}
 	}
@@ -688,19 +534,6 @@ func (a *rtAgent) extra(scope func(*alert.Alert) bool, want []string) []string {
 	return out
 }
 
-// eventsOf counts the kept events match accepts.
-func (a *rtAgent) eventsOf(match func(*event.Event) bool) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := 0
-	for i := range a.events {
-		if match(&a.events[i].ev) {
-			n++
-		}
-	}
-	return n
-}
-
 // describe says what the agent saw of a container (or, for host cases,
 // which alerts it raised) for a failure message.
 func (a *rtAgent) describe(scope func(*alert.Alert) bool, cid string) string {
@@ -724,7 +557,7 @@ func (a *rtAgent) describe(scope func(*alert.Alert) bool, cid string) string {
 	b.WriteString("; the container's events (runtime processes left out):")
 	n := 0
 	for i := range a.events {
-		e := &a.events[i].ev
+		e := &a.events[i]
 		if e.Workload == nil || e.Workload.ContainerID != cid || rtRuntime(e.Process.Name) {
 			continue
 		}
@@ -777,7 +610,7 @@ func (a *rtAgent) scoped(cid string, scope func(*alert.Alert) bool) []event.Even
 	defer a.mu.Unlock()
 	var out []event.Event
 	for i := range a.events {
-		e := a.events[i].ev
+		e := a.events[i]
 		if cid != "" && (e.Workload == nil || e.Workload.ContainerID != cid) {
 			continue
 		}

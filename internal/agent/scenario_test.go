@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,11 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,84 +43,35 @@ import (
 
 const minerRule = "Connection to a crypto-mining pool port"
 
-// scRun is the agent running in-process with a detector. Every alert is
-// kept; events are kept only when their JSON line contains a watched
-// string (a container ID, a marker), so a busy host does not fill memory.
+// scRun is the agent running in-process with a detector and its control
+// socket. Every alert is kept; events are kept only when their JSON line
+// contains a watched string (a container ID, a marker), so a busy host does
+// not fill memory.
 type scRun struct {
-	det    *Detector
-	socket string
-	// stop stops the agent and waits for it (also done at cleanup).
-	stop func()
-	// explain, when set, adds to the message of a wait that timed out
-	// (called with mu held).
-	explain func() string
-
-	mu      sync.Mutex
-	alerts  []alert.Alert
-	events  []event.Event
-	watched []string
-	bad     []string
-	closed  bool
-	more    chan struct{}
+	*agentRun
+	det     *Detector
+	socket  string
+	watched []string // guarded by mu
 }
 
 // scStartAgent starts the agent with det and its control socket, and
 // returns once the sensor is attached and the socket answers.
 func scStartAgent(t *testing.T, det *Detector) *scRun {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	r := &scRun{det: det, more: make(chan struct{}, 1)}
+	r := &scRun{det: det}
 	dir, err := os.MkdirTemp("", "vigil-sc-")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(dir) }) // after the agent has stopped
 	r.socket = filepath.Join(dir, "control.sock")
-	o := DefaultOptions()
-	o.Output, o.Detector, o.ControlSocket = pw, det, r.socket
-	o.Logger = slog.New(slog.DiscardHandler)
-	o.Ready = func(net.Addr) { close(ready) }
-	go func() { done <- Run(ctx, o); pw.Close() }()
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 4<<20), 4<<20)
-		for sc.Scan() {
-			r.take(sc.Bytes())
+	r.agentRun = startAgentWith(t, func(a *agentRun, o *Options) {
+		o.Detector, o.ControlSocket = det, r.socket
+		o.Logger = slog.New(slog.DiscardHandler)
+		a.keepLine = func(line []byte) bool {
+			return slices.ContainsFunc(r.watched, func(s string) bool { return bytes.Contains(line, []byte(s)) })
 		}
-		io.Copy(io.Discard, pr)
-		r.mu.Lock()
-		r.closed = true
-		r.mu.Unlock()
-		r.notify()
-	}()
-	var once sync.Once
-	r.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("agent: %v", err)
-			}
-			<-read
-			os.RemoveAll(dir)
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			if len(r.bad) > 0 {
-				t.Errorf("%d output lines do not decode, the first: %s", len(r.bad), r.bad[0])
-			}
-		})
-	}
-	t.Cleanup(r.stop)
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("agent stopped before it was ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("agent not ready after 60 s")
-	}
+	})
 	// Ready comes before the control socket listens.
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if resp, err := r.control().Get("http://vigil/v1/responses"); err == nil {
@@ -138,130 +86,11 @@ func scStartAgent(t *testing.T, det *Detector) *scRun {
 	return r
 }
 
-// take files one output line.
-func (r *scRun) take(line []byte) {
-	head := line[:min(len(line), 80)]
-	if bytes.Contains(head, []byte(`"type":"alert"`)) {
-		var a alert.Alert
-		err := json.Unmarshal(line, &a)
-		r.mu.Lock()
-		if err != nil {
-			r.bad = append(r.bad, fmt.Sprintf("%v: %.300s", err, line))
-		} else {
-			r.alerts = append(r.alerts, a)
-		}
-		r.mu.Unlock()
-		r.notify()
-		return
-	}
-	r.mu.Lock()
-	keep := slices.ContainsFunc(r.watched, func(s string) bool { return bytes.Contains(line, []byte(s)) })
-	r.mu.Unlock()
-	if !keep {
-		return
-	}
-	var e event.Event
-	err := json.Unmarshal(line, &e)
-	r.mu.Lock()
-	if err != nil {
-		r.bad = append(r.bad, fmt.Sprintf("%v: %.300s", err, line))
-	} else {
-		r.events = append(r.events, e)
-	}
-	r.mu.Unlock()
-	r.notify()
-}
-
-func (r *scRun) notify() {
-	select {
-	case r.more <- struct{}{}:
-	default:
-	}
-}
-
 // watch keeps the events whose JSON line contains s from now on.
 func (r *scRun) watch(s string) {
 	r.mu.Lock()
 	r.watched = append(r.watched, s)
 	r.mu.Unlock()
-}
-
-// waitAlert waits for the first alert (since the start) that match
-// accepts.
-func (r *scRun) waitAlert(t *testing.T, timeout time.Duration, what string, match func(*alert.Alert) bool) *alert.Alert {
-	t.Helper()
-	var got *alert.Alert
-	r.wait(t, timeout, what, func() bool {
-		for i := range r.alerts {
-			if match(&r.alerts[i]) {
-				a := r.alerts[i]
-				got = &a
-				return true
-			}
-		}
-		return false
-	})
-	return got
-}
-
-// waitEvent waits for the first kept event that match accepts.
-func (r *scRun) waitEvent(t *testing.T, timeout time.Duration, what string, match func(*event.Event) bool) *event.Event {
-	t.Helper()
-	var got *event.Event
-	r.wait(t, timeout, what, func() bool {
-		for i := range r.events {
-			if match(&r.events[i]) {
-				e := r.events[i]
-				got = &e
-				return true
-			}
-		}
-		return false
-	})
-	return got
-}
-
-// wait calls cond (with r locked) as output arrives until it holds, and
-// fails t naming what when timeout passes first.
-func (r *scRun) wait(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for expired := false; ; {
-		r.mu.Lock()
-		ok, closed := cond(), r.closed
-		r.mu.Unlock()
-		if ok {
-			return
-		}
-		if closed || expired {
-			more := ""
-			if r.explain != nil {
-				r.mu.Lock()
-				more = r.explain()
-				r.mu.Unlock()
-			}
-			t.Fatalf("%s: not seen within %s (agent output closed: %v)%s", what, timeout, closed, more)
-		}
-		select {
-		case <-r.more:
-		case <-deadline.C:
-			expired = true // one last look
-		}
-	}
-}
-
-// alertsWhere returns the alerts so far that match accepts.
-func (r *scRun) alertsWhere(match func(*alert.Alert) bool) []alert.Alert {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []alert.Alert
-	for _, a := range r.alerts {
-		if match(&a) {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // control is an HTTP client of the agent's control socket, as `vigil
@@ -387,19 +216,11 @@ func scFrozen(t *testing.T, pid int) bool {
 	return s == "FROZEN" || s == "1"
 }
 
-// scBuild builds a package of testdata statically for bind-mounting.
+// scBuild builds a package of testdata statically for bind-mounting,
+// and returns the directory the binary is in.
 func scBuild(t *testing.T, pkg string) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := t.TempDir()
-	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, "./"+pkg)
-	cmd.Dir = filepath.Dir(file)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", pkg, err, b)
-	}
-	return dir
+	return filepath.Dir(buildTestProgram(t, pkg))
 }
 
 // scCounter reads the miner's hash counter: -1 before its first write
