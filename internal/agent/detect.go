@@ -211,6 +211,12 @@ func (d *Detector) track(e *event.Event) {
 	}
 }
 
+// inMountNamespace reports whether pid is (still) in mount namespace ns.
+func inMountNamespace(pid int32, ns uint32) bool {
+	var st unix.Stat_t
+	return unix.Stat(filepath.Join("/proc", strconv.Itoa(int(pid)), "ns", "mnt"), &st) == nil && uint32(st.Ino) == ns
+}
+
 // hostMountNamespaces returns the mount namespaces of the agent and of
 // init, those it can read.
 func hostMountNamespaces(proc string) map[uint32]bool {
@@ -256,10 +262,15 @@ func (d *Detector) applyExecPolicy(ns uint32, st *nsState) {
 	}
 	pol := sensor.ExecPolicy{KillUpperLayer: p.ZeroDrift, KillMemfd: p.ZeroDrift, AllowListed: true}
 	allowed := 0
+	if st.pid != 0 && !inMountNamespace(st.pid, ns) {
+		st.pid = 0 // gone, and its PID perhaps reused by another process
+	}
 	if st.pid != 0 {
 		root := filepath.Join("/proc", strconv.Itoa(int(st.pid)), "root")
 		for _, x := range p.Executables {
-			if !filepath.IsAbs(x.Path) {
+			// Paths through /proc and /dev (runc's /proc/self/exe, a
+			// /dev/fd/N) name nothing in the container's image.
+			if !filepath.IsAbs(x.Path) || strings.HasPrefix(x.Path, "/proc/") || strings.HasPrefix(x.Path, "/dev/") {
 				continue
 			}
 			var fs unix.Stat_t

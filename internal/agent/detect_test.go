@@ -204,7 +204,15 @@ func TestDetectorAllowList(t *testing.T) {
 	d := NewDetector(Detection{Profiles: ps})
 	enf := &fakeEnforcer{set: map[uint32]sensor.ExecPolicy{}}
 	d.enf = enf
-	const ns = 4026532002
+	// The "container" is this test's own mount namespace (its process must
+	// really be in it for the learned paths to be found), so the guard
+	// that never polices the agent's own namespace is lifted here.
+	var mnt unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/mnt", &mnt); err != nil {
+		t.Fatal(err)
+	}
+	ns := uint32(mnt.Ino)
+	d.hostNS = map[uint32]bool{}
 	ev := func(typ event.Kind, pid, vpid int32) *event.Event {
 		return &event.Event{Time: now, Type: typ,
 			Process:  event.Process{PID: pid, VPID: vpid, Name: "x", Exe: self, ExeInode: st.Ino, MntNS: ns},
@@ -262,5 +270,34 @@ func TestDetectorNeverPolicesHostNamespace(t *testing.T) {
 		Workload: testWorkload}, func(*alert.Alert) {})
 	if len(d.ns) != 0 {
 		t.Fatalf("runc's own event mapped a namespace: %v", d.ns)
+	}
+}
+
+// TestDetectorAllowListStalePID: the process the allow list is resolved
+// through must still be in the namespace; a PID that left it (or was
+// reused) is not used, and no allow list is set rather than a wrong one.
+func TestDetectorAllowListStalePID(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	ps, err := profile.New(profile.Options{Learn: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDetector(Detection{Profiles: ps})
+	enf := &fakeEnforcer{set: map[uint32]sensor.ExecPolicy{}}
+	d.enf = enf
+	const ns = 4026532099 // not this process's namespace
+	d.Process(t.Context(), &event.Event{Time: now, Type: event.ProcessExec,
+		Process:  event.Process{PID: int32(os.Getpid()), Exe: self, MntNS: ns},
+		Workload: testWorkload}, func(*alert.Alert) {})
+	if err := ps.SetMode(profile.ClassOf(testWorkload), profile.Protect); err != nil {
+		t.Fatal(err)
+	}
+	d.refreshExecPolicies()
+	if p := enf.set[ns]; p.AllowListed || len(enf.allow[ns]) != 0 {
+		t.Errorf("allow list resolved through a process outside the namespace: policy %+v, allowed %v", p, enf.allow[ns])
 	}
 }
