@@ -123,7 +123,7 @@ func (d *Detector) Process(ctx context.Context, e *event.Event, emit func(*alert
 			d.pending = append(d.pending, fromRule(r, e))
 		})
 	}
-	if d.prof != nil {
+	if d.prof != nil && !runtimeProcess(e) {
 		if devs := d.prof.Observe(e); len(devs) > 0 {
 			d.pending = append(d.pending, fromDeviations(devs, e))
 		}
@@ -209,6 +209,27 @@ func (d *Detector) track(e *event.Event) {
 			d.applyExecPolicy(ns, st) // the allow list can be resolved again
 		}
 	}
+}
+
+// runtimeProcess reports whether e's process is the container runtime's
+// own (runc's init stages, the shim, runc's self-re-exec through
+// /proc/self/exe, dockerd's libnetwork-setkey hook): they run in the
+// container's cgroup while they set it up or join it, but are not the
+// workload's behaviour. Profiles neither learn them nor, in protect mode,
+// block them — blocking runc's init would break every docker exec.
+func runtimeProcess(e *event.Event) bool {
+	p := &e.Process
+	if strings.HasPrefix(p.Name, "runc") || strings.HasPrefix(p.Name, "containerd-shim") ||
+		strings.HasPrefix(p.Exe, "/proc/") || filepath.Base(p.Exe) == "runc" {
+		return true
+	}
+	if len(p.Args) > 0 {
+		switch filepath.Base(p.Args[0]) {
+		case "runc", "libnetwork-setkey":
+			return true
+		}
+	}
+	return false
 }
 
 // inMountNamespace reports whether pid is (still) in mount namespace ns.

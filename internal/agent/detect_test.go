@@ -301,3 +301,47 @@ func TestDetectorAllowListStalePID(t *testing.T) {
 		t.Errorf("allow list resolved through a process outside the namespace: policy %+v, allowed %v", p, enf.allow[ns])
 	}
 }
+
+// TestDetectorIgnoresRuntimeForProfiles: the container runtime's own
+// processes, which run in the container's cgroup while they set it up or
+// join it, are neither learned nor blocked.
+func TestDetectorIgnoresRuntimeForProfiles(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	ps, err := profile.New(profile.Options{Learn: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDetector(Detection{Profiles: ps})
+	var got []*alert.Alert
+	emit := func(a *alert.Alert) { got = append(got, a) }
+	ev := func(name, exe string, args ...string) *event.Event {
+		return &event.Event{Time: now, Type: event.ProcessExec,
+			Process:  event.Process{PID: 9, Name: name, Exe: exe, Args: args},
+			Parent:   &event.Process{PID: 1, Name: "containerd-shim", Exe: "/usr/bin/containerd-shim-runc-v2"},
+			Workload: testWorkload}
+	}
+	runtime := []*event.Event{
+		ev("runc:[2:INIT]", "/usr/sbin/runc", "runc", "init"),
+		ev("exe", "/proc/self/exe", "runc", "init"),
+		ev("exe", "/proc/4267/exe", "libnetwork-setkey", "-exec-root=/var/run/docker"),
+		ev("runc", "/usr/sbin/runc", "runc", "start"),
+	}
+	d.Process(t.Context(), ev("sh", "/usr/bin/sh", "sh"), emit) // the workload, learned
+	for _, e := range runtime {
+		d.Process(t.Context(), e, emit)
+	}
+	p, _ := ps.Get(profile.ClassOf(testWorkload))
+	if len(p.Executables) != 1 || p.Executables[0].Path != "/usr/bin/sh" {
+		t.Fatalf("learned %+v, want only the workload's /usr/bin/sh", p.Executables)
+	}
+	now = now.Add(2 * time.Minute)
+	if err := ps.SetMode(profile.ClassOf(testWorkload), profile.Protect); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range runtime {
+		d.Process(t.Context(), e, emit)
+	}
+	if len(got) != 0 {
+		t.Errorf("runtime processes raised %d profile alerts in protect mode: %s", len(got), got[0].Output)
+	}
+}
