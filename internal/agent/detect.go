@@ -124,7 +124,15 @@ func (d *Detector) Process(ctx context.Context, e *event.Event, emit func(*alert
 		})
 	}
 	if d.prof != nil && !runtimeProcess(e) {
-		if devs := d.prof.Observe(e); len(devs) > 0 {
+		pe := e
+		if e.Parent != nil && runtimeProcess(&event.Event{Process: *e.Parent}) {
+			// Started by the runtime (a container's entrypoint, a docker
+			// exec): no parent → child pair to learn or check.
+			c := *e
+			c.Parent = nil
+			pe = &c
+		}
+		if devs := d.prof.Observe(pe); len(devs) > 0 {
 			d.pending = append(d.pending, fromDeviations(devs, e))
 		}
 	}

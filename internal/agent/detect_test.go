@@ -344,4 +344,12 @@ func TestDetectorIgnoresRuntimeForProfiles(t *testing.T) {
 	if len(got) != 0 {
 		t.Errorf("runtime processes raised %d profile alerts in protect mode: %s", len(got), got[0].Output)
 	}
+	// A learned binary started by the runtime (docker exec: runc's init is
+	// the parent) is no pair deviation either.
+	execd := ev("sh", "/usr/bin/sh", "sh", "-c", "true")
+	execd.Parent = &event.Process{PID: 8, Name: "runc:[2:INIT]", Exe: "/usr/sbin/runc", Args: []string{"runc", "init"}}
+	d.Process(t.Context(), execd, emit)
+	if len(got) != 0 {
+		t.Errorf("docker exec of a learned binary in protect mode: %s", got[0].Output)
+	}
 }
