@@ -60,6 +60,7 @@ type Detector struct {
 	// of alerts freezes a container once.
 	recent map[string]time.Time
 	dns    *dnsWatch
+	watch  []string // Detection.WatchNames
 	// enf puts exec policies in the kernel for protect-mode classes; ns
 	// holds each container mount namespace seen.
 	enf execEnforcer
@@ -88,14 +89,23 @@ func NewDetector(d Detection) *Detector {
 	x := &Detector{prof: d.Profiles, resp: d.Responder, policy: d.Policy,
 		agg: alert.NewAggregator(d.Window, 0), log: d.Logger, recent: make(map[string]time.Time),
 		ns: make(map[uint32]*nsState), hostNS: hostMountNamespaces("/proc")}
-	names := slices.Clone(d.WatchNames)
+	x.watch = d.WatchNames
+	x.dns = newDNSWatch(nil, d.Resolve, time.Minute)
 	if d.Rules != nil {
 		x.rules.Store(d.Rules)
-		names = append(names, d.Rules.WatchedNames()...)
+	}
+	x.dns.setNames(watchedNames(d.WatchNames, d.Rules))
+	return x
+}
+
+// watchedNames are the extra names and those rs references, sorted.
+func watchedNames(extra []string, rs *rules.Ruleset) []string {
+	names := slices.Clone(extra)
+	if rs != nil {
+		names = append(names, rs.WatchedNames()...)
 	}
 	slices.Sort(names)
-	x.dns = newDNSWatch(slices.Compact(names), d.Resolve, time.Minute)
-	return x
+	return slices.Compact(names)
 }
 
 // Start resolves the watched DNS names once (for at most a few seconds)
@@ -106,8 +116,12 @@ func (d *Detector) Start(ctx context.Context) {
 }
 
 // SetRules replaces the rules, for a reload; the caller keeps the old ones
-// when loading the new ones failed.
-func (d *Detector) SetRules(rs *rules.Ruleset) { d.rules.Store(rs) }
+// when loading the new ones failed. Names the new rules watch are resolved
+// from the next refresh (within a minute).
+func (d *Detector) SetRules(rs *rules.Ruleset) {
+	d.rules.Store(rs)
+	d.dns.setNames(watchedNames(d.watch, rs))
+}
 
 // Process evaluates e and calls emit for each alert to write now,
 // including aggregate lines of windows that closed.

@@ -25,11 +25,11 @@ func systemResolver(ctx context.Context, name string) ([]netip.Addr, error) {
 // a connection's remote address when it is one of them. Processes' own
 // DNS traffic is not inspected.
 type dnsWatch struct {
-	names   []string
 	resolve Resolver
 	every   time.Duration
 
 	mu     sync.RWMutex
+	names  []string
 	byAddr map[netip.Addr][]string
 }
 
@@ -46,16 +46,22 @@ func newDNSWatch(names []string, r Resolver, every time.Duration) *dnsWatch {
 // refresh resolves every name, each within timeout, in parallel, and
 // replaces the table. A name that fails to resolve keeps no addresses.
 func (w *dnsWatch) refresh(ctx context.Context, timeout time.Duration) {
-	if len(w.names) == 0 {
+	w.mu.RLock()
+	names := w.names
+	w.mu.RUnlock()
+	if len(names) == 0 {
+		w.mu.Lock()
+		w.byAddr = map[netip.Addr][]string{}
+		w.mu.Unlock()
 		return
 	}
 	type res struct {
 		name  string
 		addrs []netip.Addr
 	}
-	out := make(chan res, len(w.names))
+	out := make(chan res, len(names))
 	sem := make(chan struct{}, 8)
-	for _, n := range w.names {
+	for _, n := range names {
 		go func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
@@ -66,7 +72,7 @@ func (w *dnsWatch) refresh(ctx context.Context, timeout time.Duration) {
 		}()
 	}
 	m := make(map[netip.Addr][]string)
-	for range w.names {
+	for range names {
 		r := <-out
 		for _, a := range r.addrs {
 			a = a.Unmap()
@@ -83,11 +89,16 @@ func (w *dnsWatch) refresh(ctx context.Context, timeout time.Duration) {
 	w.mu.Unlock()
 }
 
+// setNames replaces the watched names (after a rules reload); the next
+// refresh resolves them.
+func (w *dnsWatch) setNames(names []string) {
+	w.mu.Lock()
+	w.names = names
+	w.mu.Unlock()
+}
+
 // run refreshes the table until ctx is done.
 func (w *dnsWatch) run(ctx context.Context) {
-	if len(w.names) == 0 {
-		return
-	}
 	t := time.NewTicker(w.every)
 	defer t.Stop()
 	for {
@@ -102,7 +113,7 @@ func (w *dnsWatch) run(ctx context.Context) {
 
 // fill adds the watched names of e's remote address to e.Net.Names.
 func (w *dnsWatch) fill(e *event.Event) {
-	if e.Net == nil || len(w.names) == 0 {
+	if e.Net == nil {
 		return
 	}
 	var ap netip.AddrPort

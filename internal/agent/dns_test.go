@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-cwpp/vigil/internal/event"
+	"github.com/vigil-cwpp/vigil/internal/rules"
 )
 
 func TestDNSWatchNamesConnections(t *testing.T) {
@@ -44,5 +45,40 @@ func TestDNSWatchNamesConnections(t *testing.T) {
 	w.fill(bind)
 	if len(bind.Net.Names) != 0 {
 		t.Errorf("bind named %q; only connect and accept have a remote end", bind.Net.Names)
+	}
+}
+
+// TestDetectorReloadWatchesNewNames: rules loaded by a reload bring their
+// names into the DNS watch.
+func TestDetectorReloadWatchesNewNames(t *testing.T) {
+	load := func(name string) *rules.Ruleset {
+		rs, err := rules.Load(rules.File{Name: "r.yaml", Data: []byte(`
+- rule: r
+  desc: d
+  condition: evt.type = connect and fd.sip.name = "` + name + `"
+  output: x
+  priority: NOTICE
+`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	resolve := func(_ context.Context, name string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("10.1.1.1")}, nil
+	}
+	d := NewDetector(Detection{Rules: load("a.example.org"), Resolve: resolve, WatchNames: []string{"extra.example.org"}})
+	d.dns.refresh(t.Context(), time.Second)
+	e := &event.Event{Type: event.NetConnect, Net: &event.Net{Family: "inet", Dst: netip.MustParseAddrPort("10.1.1.1:443")}}
+	d.dns.fill(e)
+	if want := []string{"a.example.org", "extra.example.org"}; !slices.Equal(e.Net.Names, want) {
+		t.Fatalf("names %q, want %q", e.Net.Names, want)
+	}
+	d.SetRules(load("b.example.org"))
+	d.dns.refresh(t.Context(), time.Second)
+	e.Net.Names = nil
+	d.dns.fill(e)
+	if want := []string{"b.example.org", "extra.example.org"}; !slices.Equal(e.Net.Names, want) {
+		t.Errorf("after the reload: names %q, want %q", e.Net.Names, want)
 	}
 }
