@@ -189,17 +189,7 @@ func overlay(p, ev event.Process) event.Process {
 		p.UID, p.EUID, p.GID, p.EGID = ev.UID, ev.EUID, ev.GID, ev.EGID
 	}
 	setNum(&p.LoginUID, ev.LoginUID)
-	setNum(&p.CapEff, ev.CapEff)
-	setNum(&p.CapPrm, ev.CapPrm)
-	setNum(&p.VPID, ev.VPID)
-	setStr(&p.TTY, ev.TTY)
-	setNum(&p.TTYNr, ev.TTYNr)
-	setNum(&p.SID, ev.SID)
-	setNum(&p.PGID, ev.PGID)
-	setStr(&p.CgroupName, ev.CgroupName)
-	setNum(&p.ExeInode, ev.ExeInode)
-	p.ExeUpper = p.ExeUpper || ev.ExeUpper
-	p.ExeMemfd = p.ExeMemfd || ev.ExeMemfd
+	carryExecFields(&p, ev)
 	if !ev.StartTime.IsZero() {
 		p.StartTime = ev.StartTime
 	}
@@ -208,6 +198,24 @@ func overlay(p, ev event.Process) event.Process {
 	setNum(&p.PidNS, ev.PidNS)
 	setNum(&p.NetNS, ev.NetNS)
 	return p
+}
+
+// carryExecFields copies onto dst what only an exec event (or /proc)
+// tells about a process — capabilities, namespaced PID, terminal,
+// session, executable and cgroup name — where src has it: from an event
+// into the cache (overlay), and from the cache onto later events (Enrich).
+func carryExecFields(dst *event.Process, src event.Process) {
+	setNum(&dst.CapEff, src.CapEff)
+	setNum(&dst.CapPrm, src.CapPrm)
+	setNum(&dst.VPID, src.VPID)
+	setStr(&dst.TTY, src.TTY)
+	setNum(&dst.TTYNr, src.TTYNr)
+	setNum(&dst.SID, src.SID)
+	setNum(&dst.PGID, src.PGID)
+	setStr(&dst.CgroupName, src.CgroupName)
+	setNum(&dst.ExeInode, src.ExeInode)
+	dst.ExeUpper = dst.ExeUpper || src.ExeUpper
+	dst.ExeMemfd = dst.ExeMemfd || src.ExeMemfd
 }
 
 func setStr(dst *string, v string) {
@@ -254,17 +262,7 @@ func (c *Cache) Enrich(e *event.Event) {
 			p.Cwd = self.Cwd
 		}
 		// What the exec event (or /proc) told about the process.
-		setNum(&p.CapEff, self.CapEff)
-		setNum(&p.CapPrm, self.CapPrm)
-		setNum(&p.VPID, self.VPID)
-		setStr(&p.TTY, self.TTY)
-		setNum(&p.TTYNr, self.TTYNr)
-		setNum(&p.SID, self.SID)
-		setNum(&p.PGID, self.PGID)
-		setNum(&p.ExeInode, self.ExeInode)
-		p.ExeUpper = p.ExeUpper || self.ExeUpper
-		p.ExeMemfd = p.ExeMemfd || self.ExeMemfd
-		setStr(&p.CgroupName, self.CgroupName)
+		carryExecFields(p, self)
 	}
 	ppid := e.Process.PPID
 	if ppid <= 0 || ppid == e.Process.PID {
