@@ -137,9 +137,9 @@ func (d *Detector) Process(ctx context.Context, e *event.Event, emit func(*alert
 			d.pending = append(d.pending, fromRule(r, e))
 		})
 	}
-	if d.prof != nil && !runtimeProcess(e) {
+	if d.prof != nil && !runtimeProcess(&e.Process) {
 		pe := e
-		if e.Parent != nil && runtimeProcess(&event.Event{Process: *e.Parent}) {
+		if e.Parent != nil && runtimeProcess(e.Parent) {
 			// Started by the runtime (a container's entrypoint, a docker
 			// exec): no parent → child pair to learn or check.
 			c := *e
@@ -233,14 +233,13 @@ func (d *Detector) track(e *event.Event) {
 	}
 }
 
-// runtimeProcess reports whether e's process is the container runtime's
+// runtimeProcess reports whether p is the container runtime's
 // own (runc's init stages, the shim, runc's self-re-exec through
 // /proc/self/exe, dockerd's libnetwork-setkey hook): they run in the
 // container's cgroup while they set it up or join it, but are not the
 // workload's behaviour. Profiles neither learn them nor, in protect mode,
 // block them — blocking runc's init would break every docker exec.
-func runtimeProcess(e *event.Event) bool {
-	p := &e.Process
+func runtimeProcess(p *event.Process) bool {
 	if strings.HasPrefix(p.Name, "runc") || strings.HasPrefix(p.Name, "containerd-shim") ||
 		strings.HasPrefix(p.Exe, "/proc/") || filepath.Base(p.Exe) == "runc" {
 		return true

@@ -98,14 +98,11 @@ func identify(ctx context.Context, res *workload.Resolver, e *event.Event) *even
 // identifyByProcess finds the workload of e from its process's cgroup, else
 // its ancestry.
 func identifyByProcess(ctx context.Context, res *workload.Resolver, e *event.Event) *event.Workload {
-	w := res.ForCgroupID(ctx, e.Process.CgroupID, int(e.Process.PID))
-	if w != nil && w.ContainerID != "" {
-		return w
-	}
+	w, sure := res.LookupCgroupID(ctx, e.Process.CgroupID, int(e.Process.PID))
 	// A live process's own cgroup is the answer; only a process already
 	// gone is identified through its ancestors (whose PIDs may have been
 	// reused since: a host process must never borrow a container that way).
-	if _, err := workload.CgroupOfPID(int(e.Process.PID)); err == nil {
+	if sure || (w != nil && w.ContainerID != "") {
 		return w
 	}
 	chain := make([]event.Ancestor, 0, len(e.Ancestors)+1)

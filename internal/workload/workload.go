@@ -192,12 +192,21 @@ func (r *Resolver) ForPID(ctx context.Context, pid int) *event.Workload {
 // When the process is gone, a cgroup v2 host's cgroup tree is searched for
 // the ID instead.
 func (r *Resolver) ForCgroupID(ctx context.Context, cgroupID uint64, pid int) *event.Workload {
+	w, _ := r.LookupCgroupID(ctx, cgroupID, pid)
+	return w
+}
+
+// LookupCgroupID is ForCgroupID that also says whether the answer is
+// known (sure): read from the process's own cgroup, from a remembered ID
+// or, on a pure v2 host, from the ID's cgroup path — rather than the host
+// by default because a process already gone left nothing to read.
+func (r *Resolver) LookupCgroupID(ctx context.Context, cgroupID uint64, pid int) (w *event.Workload, sure bool) {
 	if cgroupID != 0 {
 		r.mu.Lock()
 		id, ok := r.cgroups[cgroupID]
 		r.mu.Unlock()
 		if ok {
-			return r.forIdentity(ctx, id)
+			return r.forIdentity(ctx, id), true
 		}
 	}
 	lines, err := cgroupOf(r.proc, pid)
@@ -206,11 +215,11 @@ func (r *Resolver) ForCgroupID(ctx context.Context, cgroupID uint64, pid int) *e
 		// cgroup v2 host the ID still names its cgroup while the runtime
 		// has not removed it.
 		if cgroupID == 0 {
-			return r.hostWorkload()
+			return r.hostWorkload(), false
 		}
 		path, ok := cgroupPathByID(r.cgRoot, cgroupID)
 		if !ok {
-			return r.hostWorkload()
+			return r.hostWorkload(), false
 		}
 		lines = []string{"0::" + path}
 	}
@@ -231,7 +240,7 @@ func (r *Resolver) ForCgroupID(ctx context.Context, cgroupID uint64, pid int) *e
 			r.mu.Unlock()
 		}
 	}
-	return r.forIdentity(ctx, id)
+	return r.forIdentity(ctx, id), true
 }
 
 // ForContainer returns the workload of a container by ID, from the cache

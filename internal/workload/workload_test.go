@@ -464,3 +464,18 @@ func cgroupDir(t *testing.T, root, path string) uint64 {
 	}
 	return st.Ino
 }
+
+// TestLookupCgroupIDSure: the answer is sure when the process's own cgroup
+// was read, and not when a gone process left nothing but the host default.
+func TestLookupCgroupIDSure(t *testing.T) {
+	proc := t.TempDir()
+	os.MkdirAll(proc+"/7", 0o755)
+	os.WriteFile(proc+"/7/cgroup", []byte("0::/user.slice\n"), 0o644)
+	r := newResolver(t, Options{Hostname: "n", DockerHost: "unix:///nonexistent/docker.sock", Proc: proc, CgroupRoot: t.TempDir()})
+	if w, sure := r.LookupCgroupID(context.Background(), 0, 7); !sure || w.ContainerID != "" {
+		t.Errorf("live host process: %+v sure=%v, want the host, sure", w, sure)
+	}
+	if w, sure := r.LookupCgroupID(context.Background(), 0, 8); sure || w.ContainerID != "" {
+		t.Errorf("gone process: %+v sure=%v, want the host by default, not sure", w, sure)
+	}
+}
