@@ -26,6 +26,11 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v rpmbuild >/dev/null || need+=(rpm)
 command -v nft >/dev/null || need+=(nftables)        # response: checks the isolation tables
 command -v nsenter >/dev/null || need+=(util-linux)
+command -v pg_ctlcluster >/dev/null || need+=(postgresql)   # store: the PostgreSQL engine's suite
+command -v chromium >/dev/null || need+=(chromium)          # console: browser tests (chromedp)
+command -v rsyslogd >/dev/null || need+=(rsyslog)           # export: a real syslog receiver
+[ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || need+=(rsyslog-gnutls)  # … over TLS
+command -v certtool >/dev/null || need+=(gnutls-bin)
 if [ ${#need[@]} -gt 0 ]; then
 	log "installing ${need[*]}"
 	apt-get update -qq
@@ -41,6 +46,18 @@ if ! docker info >/dev/null 2>&1; then
 		sleep 1
 	done
 	docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/vigil-dockerd.log"; exit 1; }
+fi
+
+# The local PostgreSQL cluster the store tests create their databases in.
+if command -v pg_lsclusters >/dev/null; then
+	if ! pg_lsclusters -h | awk '{print $4}' | grep -q online; then
+		v=$(pg_lsclusters -h | awk 'NR==1{print $1}')
+		c=$(pg_lsclusters -h | awk 'NR==1{print $2}')
+		if [ -n "$v" ]; then
+			log "starting PostgreSQL $v/$c"
+			pg_ctlcluster "$v" "$c" start || { log "PostgreSQL did not start"; exit 1; }
+		fi
+	fi
 fi
 
 mkdir -p "$cache"
