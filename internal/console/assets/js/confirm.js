@@ -1,0 +1,13 @@
+// confirmAction asks in the page's <dialog> and resolves to true on Confirm.
+
+export function confirmAction(text, okLabel = 'Confirm') {
+  const dlg = document.getElementById('confirm-dialog');
+  document.getElementById('confirm-text').textContent = text;
+  document.getElementById('confirm-yes').textContent = okLabel;
+  dlg.returnValue = '';
+  return new Promise((resolve) => {
+    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
+    dlg.showModal();
+    document.getElementById('confirm-no').focus();
+  });
+}
