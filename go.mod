@@ -118,3 +118,10 @@ require (
 )
 
 tool github.com/cilium/ebpf/cmd/bpf2go
+
+require (
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+)

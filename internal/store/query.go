@@ -1,0 +1,436 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Row limits: the default and the most one call returns.
+const (
+	defaultLimit = 100
+	maxAlerts    = 1000
+	maxRows      = 10000
+)
+
+func clamp(limit, most int) int {
+	if limit <= 0 {
+		return defaultLimit
+	}
+	return min(limit, most)
+}
+
+// query runs a read on the read pool.
+func (s *db) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", s.name, err)
+	}
+	return rows, nil
+}
+
+// collect scans every row with scan.
+func collect[T any](rows *sql.Rows, scan func(*sql.Rows, *T) error) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := scan(rows, &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// one returns the single row of a query, or ErrNotFound naming what.
+func one[T any](s *db, ctx context.Context, what string, scan func(*sql.Rows, *T) error, q string, args ...any) (T, error) {
+	var zero T
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return zero, err
+	}
+	xs, err := collect(rows, scan)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(xs) == 0 {
+		return zero, fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return xs[0], nil
+}
+
+func scanAlert(r *sql.Rows, a *Alert) error {
+	return r.Scan(&a.ID, &a.AgentID, &a.Host, timeCol{&a.Time}, timeCol{&a.LastSeen}, &a.Count, &a.Rule, &a.Priority,
+		&a.Severity, &a.Source, jsonCol{&a.Tactics}, jsonCol{&a.Techniques}, &a.Output, &a.ContainerID, &a.ContainerName,
+		&a.Image, &a.Namespace, &a.Pod, &a.Class, &a.IncidentID, &a.DedupKey, jsonCol{&a.Responses}, rawCol{&a.Raw})
+}
+
+// where builds a WHERE clause from conditions joined by AND.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func severityFilter(f AlertFilter) (int, bool) {
+	if f.HasSeverity {
+		return f.MaxSeverity, f.MaxSeverity >= 0
+	}
+	return f.MaxSeverity, f.MaxSeverity > 0
+}
+
+// Alerts lists alerts newest first. Since is inclusive, Until exclusive.
+func (s *db) Alerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
+	var w where
+	if !f.Since.IsZero() {
+		w.add("time >= ?", s.d.ts(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("time < ?", s.d.ts(f.Until))
+	}
+	if sev, ok := severityFilter(f); ok {
+		w.add("severity <= ?", sev)
+	}
+	if f.Workload != "" {
+		w.add("(substr(container_id, 1, ?) = ? OR container_name = ? OR image = ? OR pod = ? OR class = ? OR host = ?)",
+			len(f.Workload), f.Workload, f.Workload, f.Workload, f.Workload, f.Workload, f.Workload)
+	}
+	if f.Rule != "" {
+		w.add("rule = ?", f.Rule)
+	}
+	if f.AgentID != "" {
+		w.add("agent_id = ?", f.AgentID)
+	}
+	if f.IncidentID != "" {
+		w.add("incident_id = ?", f.IncidentID)
+	}
+	if f.Before != "" {
+		w.add("id < ?", f.Before)
+	}
+	rows, err := s.query(ctx, "SELECT "+alertCols+" FROM alerts"+w.String()+" ORDER BY id DESC LIMIT ?",
+		append(w.args, clamp(f.Limit, maxAlerts))...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanAlert)
+}
+
+func (s *db) Alert(ctx context.Context, id string) (Alert, error) {
+	return one(s, ctx, "alert "+id, scanAlert, "SELECT "+alertCols+" FROM alerts WHERE id = ?", id)
+}
+
+// workloadExpr names an alert's workload for the dashboard.
+const workloadExpr = "CASE WHEN container_name <> '' THEN container_name WHEN container_id <> '' THEN container_id ELSE 'host:' || host END"
+
+const topN = 10
+
+// AlertStats summarises alerts whose Time is at or after since. Rows are
+// counted (one per deduplicated alert, whatever its Count). Buckets are
+// aligned to multiples of bucket since the Unix epoch (at least a second;
+// default an hour) and run without gaps from since's bucket to the newest
+// one holding alerts.
+func (s *db) AlertStats(ctx context.Context, since time.Time, bucket time.Duration) (AlertStats, error) {
+	st := AlertStats{ByPriority: map[string]int{}, Buckets: []Bucket{}, TopRules: []Count{}, TopTechniques: []Count{}, TopWorkloads: []Count{}}
+	if bucket <= 0 {
+		bucket = time.Hour
+	}
+	bs := max(int64(1), int64(bucket/time.Second))
+	var w where
+	if !since.IsZero() {
+		w.add("time >= ?", s.d.ts(since))
+	}
+	fail := func(err error) (AlertStats, error) { return AlertStats{}, fmt.Errorf("alert stats: %w", err) }
+
+	// Buckets by priority; the per-priority totals follow from them.
+	rows, err := s.query(ctx, "SELECT "+s.d.epoch("time")+" / ? AS b, priority, count(*) FROM alerts"+w.String()+" GROUP BY 1, 2 ORDER BY 1",
+		append([]any{bs}, w.args...)...)
+	if err != nil {
+		return fail(err)
+	}
+	type bp struct {
+		b    int64
+		prio string
+		n    int
+	}
+	bps, err := collect(rows, func(r *sql.Rows, v *bp) error { return r.Scan(&v.b, &v.prio, &v.n) })
+	if err != nil {
+		return fail(err)
+	}
+	byBucket := map[int64]map[string]int{}
+	var first, last int64
+	for i, v := range bps {
+		if i == 0 || v.b < first {
+			first = v.b
+		}
+		if i == 0 || v.b > last {
+			last = v.b
+		}
+		if byBucket[v.b] == nil {
+			byBucket[v.b] = map[string]int{}
+		}
+		byBucket[v.b][v.prio] += v.n
+		st.ByPriority[v.prio] += v.n
+		st.Total += v.n
+	}
+	if len(bps) > 0 {
+		if !since.IsZero() {
+			first = min(first, since.Unix()/bs)
+		}
+		if last-first > 10000 { // too many to fill: only the buckets holding alerts
+			keys := make([]int64, 0, len(byBucket))
+			for k := range byBucket {
+				keys = append(keys, k)
+			}
+			sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+			for _, k := range keys {
+				st.Buckets = append(st.Buckets, Bucket{Start: time.Unix(k*bs, 0).UTC(), Counts: byBucket[k]})
+			}
+		} else {
+			for k := first; k <= last; k++ {
+				c := byBucket[k]
+				if c == nil {
+					c = map[string]int{}
+				}
+				st.Buckets = append(st.Buckets, Bucket{Start: time.Unix(k*bs, 0).UTC(), Counts: c})
+			}
+		}
+	}
+
+	scanCount := func(r *sql.Rows, c *Count) error { return r.Scan(&c.Name, &c.Count) }
+	if rows, err = s.query(ctx, "SELECT rule, count(*) FROM alerts"+w.String()+" GROUP BY rule ORDER BY 2 DESC, 1 LIMIT ?", append(w.args, topN)...); err != nil {
+		return fail(err)
+	}
+	if st.TopRules, err = collect(rows, scanCount); err != nil {
+		return fail(err)
+	}
+	if rows, err = s.query(ctx, "SELECT "+workloadExpr+", count(*) FROM alerts"+w.String()+" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", append(w.args, topN)...); err != nil {
+		return fail(err)
+	}
+	if st.TopWorkloads, err = collect(rows, scanCount); err != nil {
+		return fail(err)
+	}
+	// Techniques are a JSON list per alert: group by the list, then count
+	// each technique here (few distinct lists, and no JSON functions that
+	// differ between engines).
+	tw := w
+	tw.conds = append(append([]string(nil), w.conds...), "techniques IS NOT NULL")
+	if rows, err = s.query(ctx, "SELECT techniques, count(*) FROM alerts"+tw.String()+" GROUP BY techniques", tw.args...); err != nil {
+		return fail(err)
+	}
+	type tl struct {
+		list []string
+		n    int
+	}
+	tls, err := collect(rows, func(r *sql.Rows, v *tl) error { return r.Scan(jsonCol{&v.list}, &v.n) })
+	if err != nil {
+		return fail(err)
+	}
+	byTech := map[string]int{}
+	for _, v := range tls {
+		seen := map[string]bool{}
+		for _, t := range v.list {
+			if !seen[t] {
+				seen[t] = true
+				byTech[t] += v.n
+			}
+		}
+	}
+	st.TopTechniques = top(byTech, topN)
+	if st.TopRules == nil {
+		st.TopRules = []Count{}
+	}
+	if st.TopWorkloads == nil {
+		st.TopWorkloads = []Count{}
+	}
+	return st, nil
+}
+
+// top returns the n largest counts, ties by name.
+func top(m map[string]int, n int) []Count {
+	out := make([]Count, 0, len(m))
+	for k, v := range m {
+		out = append(out, Count{Name: k, Count: v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Name < out[j].Name
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
+
+func scanIncident(r *sql.Rows, n *Incident) error {
+	return r.Scan(&n.ID, &n.AgentID, &n.Host, &n.WorkloadKey, &n.Title, timeCol{&n.FirstSeen}, timeCol{&n.LastSeen},
+		&n.AlertCount, &n.Severity, &n.Priority, jsonCol{&n.Tactics}, jsonCol{&n.Techniques})
+}
+
+func (s *db) OpenIncidents(ctx context.Context, agentID string, since time.Time) ([]Incident, error) {
+	rows, err := s.query(ctx, "SELECT "+incidentCols+" FROM incidents WHERE agent_id = ? AND last_seen > ? ORDER BY last_seen DESC, id DESC",
+		agentID, s.d.ts(since))
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanIncident)
+}
+
+// Incidents lists incidents newest (highest ID) first. The filter's times
+// select incidents overlapping [Since, Until); Workload matches the
+// workload key (prefix) or host; Rule keeps incidents with an alert of
+// that rule.
+func (s *db) Incidents(ctx context.Context, f AlertFilter) ([]Incident, error) {
+	var w where
+	if !f.Since.IsZero() {
+		w.add("last_seen >= ?", s.d.ts(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("first_seen < ?", s.d.ts(f.Until))
+	}
+	if sev, ok := severityFilter(f); ok {
+		w.add("severity <= ?", sev)
+	}
+	if f.Workload != "" {
+		w.add("(substr(workload_key, 1, ?) = ? OR host = ?)", len(f.Workload), f.Workload, f.Workload)
+	}
+	if f.Rule != "" {
+		w.add("id IN (SELECT incident_id FROM alerts WHERE rule = ?)", f.Rule)
+	}
+	if f.AgentID != "" {
+		w.add("agent_id = ?", f.AgentID)
+	}
+	if f.IncidentID != "" {
+		w.add("id = ?", f.IncidentID)
+	}
+	if f.Before != "" {
+		w.add("id < ?", f.Before)
+	}
+	rows, err := s.query(ctx, "SELECT "+incidentCols+" FROM incidents"+w.String()+" ORDER BY id DESC LIMIT ?",
+		append(w.args, clamp(f.Limit, maxAlerts))...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanIncident)
+}
+
+func (s *db) Incident(ctx context.Context, id string) (Incident, error) {
+	return one(s, ctx, "incident "+id, scanIncident, "SELECT "+incidentCols+" FROM incidents WHERE id = ?", id)
+}
+
+func scanAsset(r *sql.Rows, a *Asset) error {
+	return r.Scan(&a.Kind, &a.ID, &a.AgentID, &a.Name, jsonCol{&a.Labels}, rawCol{&a.Data}, timeCol{&a.FirstSeen}, timeCol{&a.LastSeen}, &a.Gone)
+}
+
+func (s *db) Assets(ctx context.Context, kind string) ([]Asset, error) {
+	var w where
+	if kind != "" {
+		w.add("kind = ?", kind)
+	}
+	rows, err := s.query(ctx, "SELECT "+assetCols+" FROM assets"+w.String()+" ORDER BY kind, name, id", w.args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanAsset)
+}
+
+func (s *db) Asset(ctx context.Context, kind, id string) (Asset, error) {
+	return one(s, ctx, kind+" "+id, scanAsset, "SELECT "+assetCols+" FROM assets WHERE kind = ? AND id = ?", kind, id)
+}
+
+func scanScan(r *sql.Rows, sc *Scan) error {
+	return r.Scan(&sc.ID, timeCol{&sc.Time}, &sc.Target, &sc.ImageDigest, &sc.Source, jsonCol{&sc.Summary}, rawCol{&sc.Report}, rawCol{&sc.SBOM})
+}
+
+// Scans lists scans newest first, without their Report and SBOM (Scan and
+// ScanOf return those).
+func (s *db) Scans(ctx context.Context, limit int) ([]Scan, error) {
+	rows, err := s.query(ctx, "SELECT id, time, target, image_digest, source, summary, NULL, NULL FROM scans ORDER BY time DESC, id DESC LIMIT ?", clamp(limit, maxRows))
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanScan)
+}
+
+func (s *db) Scan(ctx context.Context, id string) (Scan, error) {
+	return one(s, ctx, "scan "+id, scanScan, "SELECT "+scanCols+" FROM scans WHERE id = ?", id)
+}
+
+func (s *db) ScanOf(ctx context.Context, digest string) (Scan, error) {
+	return one(s, ctx, "scan of "+digest, scanScan, "SELECT "+scanCols+" FROM scans WHERE image_digest = ? ORDER BY time DESC, id DESC LIMIT 1", digest)
+}
+
+// Findings lists a scan's findings in risk order: KEV first, then by
+// severity, EPSS and CVSS, then by ID and package.
+func (s *db) Findings(ctx context.Context, scanID string) ([]Finding, error) {
+	rows, err := s.query(ctx, "SELECT scan_id, vuln_id, cve, package, version, package_type, purl, fixed_version, severity, cvss, kev, epss, summary, aliases"+
+		" FROM findings WHERE scan_id = ? ORDER BY kev DESC, severity_rank, epss DESC, cvss DESC, vuln_id, package, n", scanID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r *sql.Rows, f *Finding) error {
+		return r.Scan(&f.ScanID, &f.VulnID, &f.CVE, &f.Package, &f.Version, &f.PackageType, &f.PURL, &f.FixedVersion,
+			&f.Severity, &f.CVSS, &f.KEV, &f.EPSS, &f.Summary, jsonCol{&f.Aliases})
+	})
+}
+
+func scanResponse(r *sql.Rows, x *Response) error {
+	return r.Scan(&x.ID, &x.AgentID, &x.AlertID, timeCol{&x.Time}, &x.Action, &x.Actor, &x.Outcome, &x.Error, &x.Target, &x.Undone, rawCol{&x.Record})
+}
+
+func (s *db) Responses(ctx context.Context, agentID string, limit int) ([]Response, error) {
+	var w where
+	if agentID != "" {
+		w.add("agent_id = ?", agentID)
+	}
+	rows, err := s.query(ctx, "SELECT "+responseCols+" FROM responses"+w.String()+" ORDER BY time DESC, id DESC LIMIT ?", append(w.args, clamp(limit, maxRows))...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanResponse)
+}
+
+func (s *db) Response(ctx context.Context, id string) (Response, error) {
+	return one(s, ctx, "response "+id, scanResponse, "SELECT "+responseCols+" FROM responses WHERE id = ?", id)
+}
+
+func (s *db) Profiles(ctx context.Context) ([]Profile, error) {
+	rows, err := s.query(ctx, "SELECT "+profileCols+" FROM profiles ORDER BY agent_id, class")
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r *sql.Rows, p *Profile) error {
+		return r.Scan(&p.AgentID, &p.Class, &p.Mode, timeCol{&p.Updated}, rawCol{&p.Data})
+	})
+}
+
+func (s *db) Compliance(ctx context.Context, limit int) ([]ComplianceResult, error) {
+	rows, err := s.query(ctx, "SELECT "+complianceCols+" FROM compliance ORDER BY time DESC, id DESC LIMIT ?", clamp(limit, maxRows))
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r *sql.Rows, c *ComplianceResult) error {
+		return r.Scan(&c.ID, &c.AgentID, timeCol{&c.Time}, &c.Benchmark, &c.CheckID, &c.Title, &c.Status, rawCol{&c.Data})
+	})
+}
+
+var errNoRows = sql.ErrNoRows
+
+func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
