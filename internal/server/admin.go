@@ -101,6 +101,19 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *principa
 		s.fail(w, r, badRequest(err))
 		return
 	}
+	// Names are what the audit log and scan sources show: keep them unique.
+	existing, err := s.o.Store.APITokens(r.Context())
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("listing API tokens: %w", err))
+		return
+	}
+	for _, x := range existing {
+		if x.Name == req.Name {
+			s.audit(r, p, "create-token", req.Name, "refused: name taken", false)
+			writeError(w, http.StatusConflict, "an API token named %q exists", req.Name)
+			return
+		}
+	}
 	now := s.o.Now().UTC()
 	secret := "vigil_" + randomToken(32)
 	t := store.APIToken{ID: uuid.Must(uuid.NewV7()).String(), Name: req.Name, Hash: hashSecret(secret), Role: req.Role, CreatedBy: p.Actor, Created: now}
