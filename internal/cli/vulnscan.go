@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +35,7 @@ type scanFlags struct {
 	ignoreFile    string
 	vexFiles      []string
 	failOn        string
+	report        reportFlags
 }
 
 func newScanCmd(g *globals) *cobra.Command {
@@ -68,6 +71,10 @@ sites). Findings are ordered by risk: CISA KEV first, then EPSS, then CVSS.
 	f.StringVar(&sf.ignoreFile, "ignore-file", "", "ignore file (YAML ignores: or .trivyignore lines); default ./"+defaultIgnoreFile+" when present")
 	f.StringSliceVar(&sf.vexFiles, "vex", nil, "OpenVEX document; not_affected and fixed statements suppress (repeatable)")
 	f.StringVar(&sf.failOn, "fail-on", "", "exit 1 when a finding matches (see above)")
+	f.StringVar(&sf.report.url, "report-to", "", "also send the scan (JSON report and CycloneDX SBOM) to this Vigil server, e.g. https://vigil:8443")
+	f.StringVar(&sf.report.token, "report-token", os.Getenv("VIGIL_TOKEN"), "API token for --report-to, role analyst or admin ($VIGIL_TOKEN)")
+	f.StringVar(&sf.report.caFingerprint, "report-ca-fingerprint", "", "trust the server whose CA has this SHA-256 fingerprint (printed by vigil server)")
+	f.StringVar(&sf.report.caFile, "report-ca", "", "trust the server's CA from this PEM file")
 	return cmd
 }
 
@@ -181,6 +188,15 @@ func runVulnScan(cmd *cobra.Command, g *globals, sf *scanFlags, target string) e
 		return &exitError{ExitError, err}
 	}
 	summarize(g, res.Inventory)
+	if sf.report.url != "" {
+		id, err := sendScan(ctx, &sf.report, rs, res, so)
+		if err != nil {
+			return &exitError{ExitError, err}
+		}
+		if !g.quiet {
+			fmt.Fprintf(g.stderr, "vigil: scan reported to %s as %s\n", sf.report.url, id)
+		}
+	}
 	if failOn != nil {
 		if hit := failOn.Match(res.Findings); len(hit) > 0 {
 			if !g.quiet {
@@ -193,4 +209,23 @@ func runVulnScan(cmd *cobra.Command, g *globals, sf *scanFlags, target string) e
 		return &exitError{code: ExitPartial}
 	}
 	return nil
+}
+
+// sendScan uploads a finished scan to the server named by rf.
+func sendScan(ctx context.Context, rf *reportFlags, rs *report.Scan, res *scan.Result, so sbom.Options) (string, error) {
+	if rf.token == "" {
+		return "", fmt.Errorf("--report-to needs --report-token or $VIGIL_TOKEN")
+	}
+	c, err := rf.client()
+	if err != nil {
+		return "", err
+	}
+	var rj, sb bytes.Buffer
+	if err := report.WriteJSON(&rj, rs); err != nil {
+		return "", err
+	}
+	if err := sbom.EncodeCycloneDXWithVulns(&sb, res.Inventory, res.Findings, so); err != nil {
+		return "", err
+	}
+	return uploadScan(ctx, c, rf.url, rf.token, rj.Bytes(), sb.Bytes())
 }
