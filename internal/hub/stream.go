@@ -196,8 +196,9 @@ func (c *conn) recvError(err error) error {
 			c.log.Warn("agent stream: oversized message", "err", s.Message())
 			return err
 		case codes.Internal, codes.Unknown, codes.InvalidArgument:
+			// gRPC has already ended the stream with Internal.
 			c.log.Warn("agent stream: undecodable message", "err", s.Message())
-			return status.Errorf(codes.InvalidArgument, "undecodable message: %s", s.Message())
+			return err
 		}
 	}
 	c.log.Warn("agent stream: receive", "err", err)
