@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -178,7 +179,7 @@ type kevImage struct {
 	ImageDigest string            `json:"image_digest,omitempty"`
 	Target      string            `json:"target"`
 	ScanID      string            `json:"scan_id"`
-	Time        string            `json:"time"`
+	Time        time.Time         `json:"time"`
 	Summary     store.ScanSummary `json:"summary"`
 }
 
@@ -245,17 +246,21 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ *principal)
 		s.fail(w, r, fmt.Errorf("listing scans: %w", err))
 		return
 	}
-	// Newest scan per image (by digest, else by the reference scanned).
-	newest := map[string]store.Scan{}
+	// Newest scan per image: by digest (else the reference scanned), and
+	// by reference for assets whose digest is not known.
+	newest, byRef := map[string]store.Scan{}, map[string]store.Scan{}
 	d.KEVExposure = []kevImage{}
 	for _, sc := range scans {
+		if _, ok := byRef[sc.Target]; !ok {
+			byRef[sc.Target] = sc
+		}
 		key := cmp.Or(sc.ImageDigest, sc.Target)
 		if _, ok := newest[key]; ok {
 			continue
 		}
 		newest[key] = sc
 		if sc.Summary.KEV > 0 {
-			d.KEVExposure = append(d.KEVExposure, kevImage{ImageDigest: sc.ImageDigest, Target: sc.Target, ScanID: sc.ID, Time: sc.Time.UTC().Format("2006-01-02T15:04:05Z"), Summary: sc.Summary})
+			d.KEVExposure = append(d.KEVExposure, kevImage{ImageDigest: sc.ImageDigest, Target: sc.Target, ScanID: sc.ID, Time: sc.Time.UTC(), Summary: sc.Summary})
 		}
 	}
 	slices.SortStableFunc(d.KEVExposure, func(a, b kevImage) int { return cmp.Compare(b.Summary.KEV, a.Summary.KEV) })
@@ -272,7 +277,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ *principal)
 		ref, digest := assetImage(a)
 		sc, ok := newest[digest]
 		if !ok || digest == "" {
-			sc, ok = newest[ref]
+			sc, ok = byRef[ref]
 		}
 		if !ok || sc.Summary.Findings == 0 {
 			continue

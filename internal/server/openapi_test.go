@@ -13,7 +13,7 @@ import (
 )
 
 type openAPIDocument struct {
-	OpenAPI string                                `json:"openapi"`
+	OpenAPI string                                 `json:"openapi"`
 	Paths   map[string]map[string]openAPIOperation `json:"paths"`
 }
 
