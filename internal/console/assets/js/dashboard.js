@@ -1,7 +1,7 @@
 // The dashboard: alerts over time and by priority, top rules and MITRE
 // techniques, KEV exposure, the most vulnerable workloads, agents.
 
-import { h, replace, section, table, link, list, priority, PRIORITIES, short } from './dom.js';
+import { h, replace, section, table, link, list, priority, PRIORITIES, short, fmtTime } from './dom.js';
 import { get, query } from './api.js';
 import { alertsChart } from './chart.js';
 
@@ -21,7 +21,7 @@ export async function dashboardPage(main, _p, q, { navigate }) {
     h('div', { class: 'tiles' },
       tile('Alerts', st.total || 0, 'dash-total', '/alerts?since=' + since),
       tile('Agents connected', `${agents.connected || 0} / ${agents.total || 0}`, 'dash-agents', '/agents'),
-      tile('KEV exposures', list(d.kev_exposure, 'items').length, 'dash-kev', '/inventory'),
+      tile('Images with KEV', list(d.kev_exposure, 'items').length, 'dash-kev', '/inventory?kind=image'),
       ...PRIORITIES.filter((p) => byp[p]).map((p) => tile(p, byp[p], 'dash-sev-' + p, `/alerts?since=${since}&severity=${p}`))),
     section('Alerts over time', alertsChart(st.buckets)),
     h('div', { class: 'grid2' },
@@ -47,30 +47,31 @@ function counts(rows, testid, href) {
   ], rows || [], { testid, empty: 'None.' });
 }
 
-// The KEV and vulnerable-workload items are read loosely: the image, its
-// digest and its counts under the names the server gives them.
-function imageCell(r) {
-  const name = r.image || r.name || r.target || r.image_digest || r.digest || '';
-  const digest = r.image_digest || r.digest || '';
-  return digest ? link('/images/' + encodeURIComponent(digest), name || short(digest)) : name;
+// imageLink links an image digest to its page.
+function imageLink(digest, name) {
+  return digest ? link('/images/' + encodeURIComponent(digest), name || short(digest)) : (name || '');
 }
+
+const sm = (r) => r.summary || {};
 
 function kevTable(rows) {
   return table([
-    ['Image', imageCell],
-    ['Vulnerability', (r) => r.vuln_id || r.cve || (r.vulns || []).join(', ') || ''],
-    ['Package', (r) => r.package ? `${r.package} ${r.version || ''}` : ''],
-    ['KEV', (r) => String(r.kev ?? r.count ?? '')],
-  ], rows, { testid: 'kev-exposure', empty: 'No known-exploited vulnerabilities in scanned images.' });
+    ['Image', (r) => imageLink(r.image_digest, r.target)],
+    ['KEV', (r) => h('span', { class: 'kev' }, String(sm(r).kev || 0))],
+    ['Critical', (r) => String(sm(r).critical || 0)],
+    ['High', (r) => String(sm(r).high || 0)],
+    ['Scanned', (r) => fmtTime(r.time)],
+  ], rows, { testid: 'kev-exposure', rowid: (r) => 'kev-' + (r.image_digest || r.target), empty: 'No known-exploited vulnerabilities in scanned images.' });
 }
 
 function vulnTable(rows) {
-  const sm = (r) => r.summary || r;
   return table([
-    ['Workload', imageCell],
+    ['Workload', (r) => r.name || short(r.id)],
+    ['Kind', (r) => r.kind || ''],
+    ['Image', (r) => imageLink(r.image_digest, r.image)],
+    ['KEV', (r) => String(sm(r).kev || 0)],
     ['Critical', (r) => String(sm(r).critical || 0)],
     ['High', (r) => String(sm(r).high || 0)],
-    ['KEV', (r) => String(sm(r).kev || 0)],
     ['Findings', (r) => String(sm(r).findings || 0)],
   ], rows, { testid: 'vulnerable-workloads', empty: 'No scanned workloads.' });
 }

