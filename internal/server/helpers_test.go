@@ -46,7 +46,7 @@ type fakeAgents struct {
 	mu        sync.Mutex
 	connected []string
 	cmds      []wire.Command
-	answer    func(agentID string, c wire.Command) (wire.CommandResult, error)
+	answer    func(ctx context.Context, agentID string, c wire.Command) (wire.CommandResult, error)
 }
 
 func (f *fakeAgents) Command(ctx context.Context, agentID string, c wire.Command) (wire.CommandResult, error) {
@@ -57,7 +57,7 @@ func (f *fakeAgents) Command(ctx context.Context, agentID string, c wire.Command
 	if ans == nil {
 		return wire.CommandResult{ID: c.ID, OK: true}, nil
 	}
-	return ans(agentID, c)
+	return ans(ctx, agentID, c)
 }
 
 func (f *fakeAgents) Connected() []string {
