@@ -97,7 +97,7 @@ sinks:
 		t.Errorf("LoadConfig (-want +got):\n%s", d)
 	}
 	for _, bad := range []string{
-		"sinks:\n  - type: syslog\n    adress: h:1\n",       // misspelt field
+		"sinks:\n  - type: syslog\n    adress: h:1\n", // misspelt field
 		"sinks:\n  - type: syslog\n    address: h:1\n    format: leef\n",
 		"sinks:\n  - spec: nope://x\n",
 		"sinks: [",

@@ -172,7 +172,7 @@ func TestNewRefusesBadSinks(t *testing.T) {
 		{Type: "kafka"},
 		{Type: TypeSyslog, Address: "nohostport"},
 		{Type: TypeSyslog, Address: "h:1", Format: "leef"},
-		{Type: TypeSplunk, URL: "https://h"}, // no token
+		{Type: TypeSplunk, URL: "https://h"},  // no token
 		{Type: TypeWebhook, URL: "https://h"}, // no secret
 		{Type: TypeElastic, URL: "ftp://h"},
 		{Type: TypeOCSFFile},

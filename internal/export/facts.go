@@ -31,6 +31,7 @@ type facts struct {
 	action, outcome          string
 	vuln, pkg, pkgVersion    string
 	vulnSeverity             string
+	kev                      bool
 	cvss                     float64
 	ev                       *event.Event
 }
@@ -122,9 +123,7 @@ func factsOf(it *Item) facts {
 		f.vuln, f.pkg, f.pkgVersion, f.vulnSeverity, f.cvss = v.VulnID, v.Package, v.Version, v.Severity, v.CVSS
 		f.cefSeverity, f.syslogSev = vulnCEFSeverity(v.Severity), vulnSyslogSev(v.Severity)
 		f.image = s.Target
-		if v.KEV {
-			f.rule = "kev"
-		}
+		f.kev = v.KEV
 	case KindCompliance:
 		c := it.Compliance
 		f.id, f.agentID = c.ID, c.AgentID

@@ -75,6 +75,9 @@ func Syslog(it *Item, facility int, app string, cef bool) ([]byte, error) {
 	sd("outcome", f.outcome)
 	sd("vuln", f.vuln)
 	sd("package", f.pkg)
+	if f.kev {
+		sd("kev", "true")
+	}
 	b.WriteString("] ")
 	js, err := it.NativeJSON()
 	if err != nil {
