@@ -1,7 +1,8 @@
 // Package agent wires Vigil's node agent: the eBPF sensor, the process
 // cache, workload identity and the event output, with Prometheus metrics
-// and a health endpoint. Rules, profiles, FIM, response and the uplink to
-// the server join later. It never imports server, store or console code.
+// and a health endpoint, the detector (rules, profiles, response) and the
+// reports to a server through an Uplink. FIM joins later. It never imports
+// server, store or console code.
 package agent
 
 import (
@@ -44,7 +45,12 @@ type Options struct {
 	// MetricsAddr serves /metrics and /healthz; "" disables it.
 	MetricsAddr string
 	Hostname    string
-	Logger      *slog.Logger
+	// Uplink, when set, also receives every alert, the host and each
+	// container and image when first seen, and the profiles when they
+	// change (see uplink.go); response records reach it through the
+	// Responder's log (ResponseLog).
+	Uplink Uplink
+	Logger *slog.Logger
 	// Ready, when set, is called once the sensor is attached and reading.
 	Ready func(addr net.Addr)
 }
@@ -149,8 +155,17 @@ func Run(ctx context.Context, o Options) error {
 	enc := json.NewEncoder(bw)
 	var werr error
 	var line []byte
+	var rep *reporter
+	if o.Uplink != nil {
+		rep = newReporter(o.Uplink, o.Logger)
+		rep.host(o.Hostname)
+		if o.Detector != nil {
+			rep.profiles(o.Detector.prof, true)
+		}
+	}
 	emit := func(a *alert.Alert) {
 		m.alerts.WithLabelValues(a.Priority, a.Source).Add(float64(max(a.Count, 1)))
+		rep.alert(a)
 		if o.EmitAlerts && werr == nil {
 			werr = enc.Encode(a)
 		}
@@ -160,6 +175,7 @@ func Run(ctx context.Context, o Options) error {
 		defer func() {
 			det.Close(emit)
 			det.Save(o.Logger)
+			rep.profiles(det.prof, false)
 		}()
 	}
 	save := time.NewTicker(time.Minute)
@@ -171,6 +187,7 @@ func Run(ctx context.Context, o Options) error {
 				enriched = nil // closed: wait for the sensor to stop
 				continue
 			}
+			rep.observe(&e)
 			if det != nil {
 				det.Process(ctx, &e, emit)
 			}
@@ -189,6 +206,7 @@ func Run(ctx context.Context, o Options) error {
 			if det != nil {
 				det.Tick(now, emit)
 				det.Save(o.Logger)
+				rep.profiles(det.prof, false)
 			}
 			if werr == nil {
 				werr = bw.Flush()

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -15,7 +17,11 @@ import (
 	"github.com/vigil-cwpp/vigil/internal/agent"
 	"github.com/vigil-cwpp/vigil/internal/profile"
 	"github.com/vigil-cwpp/vigil/internal/response"
+	"github.com/vigil-cwpp/vigil/internal/rules"
 	"github.com/vigil-cwpp/vigil/internal/sensor"
+	"github.com/vigil-cwpp/vigil/internal/uplink"
+	"github.com/vigil-cwpp/vigil/internal/version"
+	"github.com/vigil-cwpp/vigil/internal/wire"
 )
 
 func newAgentCmd(g *globals) *cobra.Command {
@@ -38,6 +44,11 @@ func newAgentCmd(g *globals) *cobra.Command {
 		noResponse bool
 		control    string
 		fallbacks  string
+		server     string
+		enrollTok  string
+		caFP       string
+		caFile     string
+		spoolMax   int64
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -60,6 +71,14 @@ switched to protect (vigil profile mode) has deviations blocked.
 Response: --policy FILE decides actions (kill, freeze, isolate, stop) per
 class; without it nothing is enforced and what would have been done is
 recorded (monitor-only). --enforce turns the default policy's actions on.
+
+Server: --server HOST:PORT reports alerts, response records, the host,
+containers, images and profiles to a vigil server through an on-disk spool
+(--state-dir/spool.db, bounded by --spool-max: the oldest records go first)
+and runs the server's commands (respond, undo, profile mode, rules). The
+first start enrolls with --enroll-token (or VIGIL_ENROLL_TOKEN) and
+--ca-fingerprint (or --ca-file); the identity is kept in --state-dir. The
+JSON output goes on as without a server.
 
 Needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN). In a container run it
 with --pid host and /sys/kernel/tracing, /sys/fs/cgroup and the Docker
@@ -114,6 +133,22 @@ socket mounted (see docs/agent.md).`,
 					return &exitError{ExitError, err}
 				}
 			}
+			var up *uplink.Client
+			cmds := &commandHandler{}
+			if server != "" {
+				if enrollTok == "" {
+					enrollTok = os.Getenv("VIGIL_ENROLL_TOKEN")
+				}
+				var err error
+				up, err = uplink.New(uplink.Options{Server: server, StateDir: stateDir, EnrollToken: enrollTok,
+					CAFingerprint: caFP, CAFile: caFile, Hostname: hostname, Version: version.Version,
+					SpoolMax: spoolMax, Handler: cmds, Logger: log})
+				if err != nil {
+					return &exitError{ExitError, err}
+				}
+				defer up.Close()
+				o.Uplink = up
+			}
 			if !noProfiles {
 				po := profile.Options{Learn: learn, Dir: filepath.Join(stateDir, "profiles"), ZeroDrift: zeroDrift,
 					Hash: agent.ExeHash("/proc")}
@@ -151,7 +186,11 @@ socket mounted (see docs/agent.md).`,
 					return &exitError{ExitError, err}
 				}
 				defer lf.Close()
-				r, err := response.New(response.Options{Log: lf, Logger: log})
+				var rlog io.Writer = lf
+				if up != nil {
+					rlog = io.MultiWriter(lf, agent.ResponseLog(up, log))
+				}
+				r, err := response.New(response.Options{Log: rlog, Logger: log})
 				if err != nil {
 					return &exitError{ExitError, err}
 				}
@@ -160,13 +199,38 @@ socket mounted (see docs/agent.md).`,
 			d := agent.NewDetector(det)
 			o.Detector, o.ControlSocket = d, control
 
+			// Rules the server pushed are loaded after the agent's own and
+			// kept across SIGHUP reloads.
+			var extraMu sync.Mutex
+			var extra []byte
+			reload := func(next []byte, replace bool) (*rules.Ruleset, error) {
+				extraMu.Lock()
+				defer extraMu.Unlock()
+				if !replace {
+					next = extra
+				}
+				rs, err := loadAgentRules(ruleFiles, next)
+				if err == nil {
+					extra = next
+				}
+				return rs, err
+			}
+			ho := agent.HandlerOptions{Logger: log}
+			if up != nil {
+				ho.Uplink = up
+			}
+			if !noRules {
+				ho.Rules = func(b []byte) (*rules.Ruleset, error) { return reload(b, true) }
+			}
+			cmds.h = agent.NewHandler(d, ho)
+
 			if !noRules {
 				hup := make(chan os.Signal, 1)
 				signal.Notify(hup, syscall.SIGHUP)
 				defer signal.Stop(hup)
 				go func() {
 					for range hup {
-						rs, err := loadRules(ruleFiles)
+						rs, err := reload(nil, false)
 						if err != nil {
 							log.Error("reloading rules failed; keeping the previous rules", "err", err)
 							continue
@@ -175,6 +239,18 @@ socket mounted (see docs/agent.md).`,
 						log.Info("rules reloaded", "rules", len(rs.Rules()))
 					}
 				}()
+			}
+			if up != nil {
+				ctx, cancel := context.WithCancel(cmd.Context())
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					if err := up.Run(ctx); err != nil && ctx.Err() == nil {
+						// Detection and the JSON output go on without it.
+						log.Error("uplink to the server stopped", "server", server, "err", err)
+					}
+				}()
+				defer func() { cancel(); <-done }()
 			}
 			if err := agent.Run(cmd.Context(), o); err != nil {
 				return &exitError{ExitError, err}
@@ -200,6 +276,43 @@ socket mounted (see docs/agent.md).`,
 	f.BoolVar(&enforce, "enforce", false, "carry out the policy's actions instead of recording what would have been done")
 	f.BoolVar(&noResponse, "no-response", false, "take and record no response actions")
 	f.StringVar(&fallbacks, "syscall-fallbacks", "auto", "attach raw sys_enter/sys_exit programs for syscalls without tracepoints (init_module): auto (only where modules can be loaded), always, never; costs ~0.25 µs per syscall")
+	f.StringVar(&server, "server", "", "report to this vigil server's agent channel (host:port) through an on-disk spool, and run its commands")
+	f.StringVar(&enrollTok, "enroll-token", "", "one-time enrollment token for the first start with --server (default: $VIGIL_ENROLL_TOKEN)")
+	f.StringVar(&caFP, "ca-fingerprint", "", "SHA-256 fingerprint of the server's CA, as the server prints it, to trust it at enrollment")
+	f.StringVar(&caFile, "ca-file", "", "the server's CA certificate (PEM), instead of --ca-fingerprint")
+	f.Int64Var(&spoolMax, "spool-max", 256<<20, "bytes of records kept for the server while it cannot be reached; past it the oldest are dropped and counted")
 	f.StringVar(&control, "control-socket", defaultControlSocket, "serve the control API (vigil profile, vigil response) on this unix socket (\"\" disables)")
 	return cmd
+}
+
+// loadAgentRules loads the agent's rules (the files, or the built-in set)
+// with extra, the server's rules, after them.
+func loadAgentRules(paths []string, extra []byte) (*rules.Ruleset, error) {
+	if len(extra) == 0 {
+		return loadRules(paths)
+	}
+	files := rules.DefaultFiles()
+	if len(paths) > 0 {
+		files = nil
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, fmt.Errorf("reading rules: %w", err)
+			}
+			files = append(files, rules.File{Name: p, Data: b})
+		}
+	}
+	return rules.Load(append(files, rules.File{Name: "rules from the server", Data: extra})...)
+}
+
+// commandHandler hands the server's commands to the agent's Handler, made
+// once the detector is (after the uplink client, whose spool the
+// responder's log needs).
+type commandHandler struct{ h *agent.Handler }
+
+func (c *commandHandler) Handle(ctx context.Context, cmd wire.Command) wire.CommandResult {
+	if c.h == nil {
+		return wire.CommandResult{ID: cmd.ID, Error: "the agent is not ready for commands"}
+	}
+	return c.h.Handle(ctx, cmd)
 }

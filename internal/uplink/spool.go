@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -191,7 +192,8 @@ func writeMeta(b *bolt.Bucket, m meta) error {
 	return nil
 }
 
-// Send marshals v to JSON and queues it under kind. It never waits for the
+// Send marshals v to JSON and queues it under kind (a json.RawMessage or
+// []byte is copied as it is: it must be valid JSON). It never waits for the
 // disk or the network: when more than MaxQueue bytes wait for a commit the
 // oldest queued records are dropped and counted. Only a value that cannot
 // be marshalled, a record over MaxRecord or a closed spool is an error.
@@ -199,9 +201,9 @@ func (s *Spool) Send(kind string, v any) error {
 	var data []byte
 	switch v := v.(type) {
 	case json.RawMessage:
-		data = v
+		data = slices.Clone(v)
 	case []byte:
-		data = v
+		data = slices.Clone(v)
 	default:
 		b, err := json.Marshal(v)
 		if err != nil {
