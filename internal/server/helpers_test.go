@@ -247,3 +247,9 @@ func (e *env) auditHas(action, actor string, ok bool) bool {
 	}
 	return false
 }
+
+func newTLS(t testing.TB, srv *Server) *httptest.Server {
+	ts := httptest.NewTLSServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
