@@ -228,10 +228,26 @@ func compareKey[K interface{ ~string | ~[2]string }](a, b K) int {
 	return 0
 }
 
-// insert writes n rows with multi-row INSERTs, as many rows a statement as
-// the engine's placeholder limit (and 500) allow.
+// insert writes n rows: on PostgreSQL with multi-row INSERTs, as many rows
+// a statement as the placeholder limit (and 500) allow, to save round
+// trips; on SQLite one single-row INSERT prepared per call and executed per row, which
+// is cheaper in process than binding thousands of parameters at once.
 func (s *db) insert(ctx context.Context, tx *sql.Tx, table, cols, tail string, n int, row func(dst []any, i int) []any) error {
 	ncol := strings.Count(cols, ",") + 1
+	if s.d.rowInserts {
+		st, err := tx.PrepareContext(ctx, s.insertSQL(table, cols, tail, ncol, 1))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		args := make([]any, 0, ncol)
+		for i := 0; i < n; i++ {
+			if _, err := st.ExecContext(ctx, row(args[:0], i)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	per := min(500, s.d.maxParams/ncol)
 	args := make([]any, 0, min(n, per)*ncol)
 	for start := 0; start < n; start += per {

@@ -33,6 +33,10 @@ type dialect struct {
 	retryable func(error) bool
 	// maxParams bounds the placeholders of one statement.
 	maxParams int
+	// rowInserts inserts row by row with a prepared statement instead of
+	// multi-row INSERTs (modernc.org/sqlite binds parameters in time
+	// quadratic in their number).
+	rowInserts bool
 }
 
 // timeLayout is RFC 3339 with nanoseconds and a fixed width, so that on
@@ -50,9 +54,10 @@ var sqliteDialect = &dialect{
 	epoch: func(col string) string {
 		return "CAST(strftime('%s', substr(" + col + ", 1, 19)) AS INTEGER)"
 	},
-	textTime:  true,
-	retryable: func(error) bool { return false },
-	maxParams: 32000,
+	textTime:   true,
+	retryable:  func(error) bool { return false },
+	maxParams:  32000,
+	rowInserts: true,
 }
 
 var postgresDialect = &dialect{
@@ -211,6 +216,5 @@ func rawArg(r json.RawMessage) any {
 	}
 	return string(r)
 }
-
 
 var _ sql.Scanner = timeCol{}

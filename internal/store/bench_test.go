@@ -1,0 +1,89 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-cwpp/vigil/internal/store"
+	"github.com/vigil-cwpp/vigil/internal/vigiltest"
+)
+
+// benchRaw is an alert document of about 2 KB, like the agent's alert JSON
+// with its event, process ancestry and workload.
+var benchRaw = func() json.RawMessage {
+	var b strings.Builder
+	b.WriteString(`{"rule":"Terminal shell in container","priority":"Warning","output":"A shell was spawned in a container with an attached terminal","event":{"type":"process.exec","process":{"pid":4242,"exe":"/bin/bash","cmdline":"bash -i","ancestors":[`)
+	for i := 0; b.Len() < 1900; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"pid":%d,"exe":"/usr/bin/containerd-shim-runc-v2","cmdline":"containerd-shim-runc-v2 -namespace moby -id 0123456789abcdef"}`, 4000+i)
+	}
+	b.WriteString(`]},"workload":{"container_id":"0123456789abcdef","image":"nginx:1.27"}}}`)
+	return json.RawMessage(b.String())
+}()
+
+// benchApply applies batches of 100 alerts from one agent and reports
+// alerts/s.
+func benchApply(b *testing.B, dsn string) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.PutAgent(ctx, store.Agent{ID: "bench", Hostname: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	const per = 100
+	at := time.Now().UTC()
+	batch := func(n int) *store.Batch {
+		bt := &store.Batch{AgentID: "bench", FirstSeq: uint64(n*per + 1), LastSeq: uint64(n*per + per), Alerts: make([]store.Alert, per)}
+		for i := range bt.Alerts {
+			a := alert("bench", at.Add(time.Duration(n*per+i)*time.Microsecond), "Terminal shell in container", 4)
+			a.ContainerID, a.ContainerName, a.Image = "0123456789abcdef", "web", "nginx:1.27"
+			a.DedupKey = fmt.Sprint("bench/", n, "/", i)
+			a.Raw = benchRaw
+			bt.Alerts[i] = a
+		}
+		return bt
+	}
+	b.SetBytes(int64(per * len(benchRaw)))
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		b.StopTimer()
+		bt := batch(n)
+		b.StartTimer()
+		if _, err := s.Apply(ctx, bt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "alerts/s")
+	// CPU time of this process (the store's side; on PostgreSQL the
+	// server's own CPU is not in it) per alert: steadier than wall time on
+	// a shared machine. It includes making the batches.
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N*per), "cpu-µs/alert")
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkApplyAlerts(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		benchApply(b, "sqlite:"+b.TempDir()+"/vigil.db")
+	})
+	b.Run("postgres", func(b *testing.B) {
+		benchApply(b, vigiltest.Postgres(b))
+	})
+}
