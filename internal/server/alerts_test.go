@@ -62,7 +62,9 @@ func seedAlerts(t testing.TB, st store.Store, now time.Time, n int) []store.Aler
 	return as
 }
 
-func TestAlertFiltersAndPaging(t *testing.T) {
+func TestAlertFiltersAndPaging(t *testing.T) { testAlertFiltersAndPaging(t) }
+
+func testAlertFiltersAndPaging(t *testing.T) {
 	e := newEnv(t)
 	as := seedAlerts(t, e.st, e.clk.Now(), 50)
 	c := e.tokenClient(e.newToken(e.login("admin", e.adminPW), "reader", "read-only"))
@@ -164,7 +166,9 @@ func TestAlertFiltersAndPaging(t *testing.T) {
 	}
 }
 
-func TestDashboard(t *testing.T) {
+func TestDashboard(t *testing.T) { testDashboard(t) }
+
+func testDashboard(t *testing.T) {
 	e := newEnv(t)
 	seedAlerts(t, e.st, e.clk.Now(), 30)
 	e.agents.connected = []string{"agent-1"}

@@ -38,7 +38,9 @@ func TestPasswordHash(t *testing.T) {
 // TestSession: login sets a hardened cookie and returns the CSRF token;
 // mutating requests need the token; logout ends the session; sessions
 // expire after SessionTTL.
-func TestSession(t *testing.T) {
+func TestSession(t *testing.T) { testSession(t) }
+
+func testSession(t *testing.T) {
 	e := newEnv(t)
 	anon := e.client()
 	if st := anon.do("GET", "/api/v1/me", nil, nil); st != 401 {
@@ -169,7 +171,9 @@ func TestSessionReplayAfterLogout(t *testing.T) {
 // TestLoginRateLimit: after 10 failures in a minute from one address the
 // next attempt gets 429, even with the right password, until the window
 // passes.
-func TestLoginRateLimit(t *testing.T) {
+func TestLoginRateLimit(t *testing.T) { testLoginRateLimit(t) }
+
+func testLoginRateLimit(t *testing.T) {
 	e := newEnv(t)
 	c := e.client()
 	for i := range 10 {
@@ -192,7 +196,9 @@ func TestLoginRateLimit(t *testing.T) {
 
 // TestAPITokens: created once with its secret, listed without it, used as
 // a Bearer token with its role, deleted and refused afterwards.
-func TestAPITokens(t *testing.T) {
+func TestAPITokens(t *testing.T) { testAPITokens(t) }
+
+func testAPITokens(t *testing.T) {
 	e := newEnv(t)
 	admin := e.login("admin", e.adminPW)
 	var tr tokenResponse

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-cwpp/vigil/internal/store"
+	"github.com/vigil-cwpp/vigil/internal/vigiltest"
 	"github.com/vigil-cwpp/vigil/internal/wire"
 )
 
@@ -97,7 +98,7 @@ func openStore(t testing.TB) store.Store {
 
 func newEnv(t *testing.T, mod ...func(*Options)) *env {
 	t.Helper()
-	return newEnvStore(t, openStore(t), mod...)
+	return newEnvStore(t, storeOpener(t), mod...)
 }
 
 func newEnvStore(t *testing.T, st store.Store, mod ...func(*Options)) *env {
@@ -252,4 +253,34 @@ func newTLS(t testing.TB, srv *Server) *httptest.Server {
 	ts := httptest.NewTLSServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return ts
+}
+
+// storeOpener opens the store newEnv uses: SQLite, or PostgreSQL inside
+// TestPostgres.
+var storeOpener = openStore
+
+// TestPostgres runs the key API tests against PostgreSQL.
+func TestPostgres(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"Session", testSession}, {"APITokens", testAPITokens}, {"LoginRateLimit", testLoginRateLimit},
+		{"RolesMatrix", testRolesMatrix}, {"AlertFiltersAndPaging", testAlertFiltersAndPaging},
+		{"Dashboard", testDashboard}, {"Respond", testRespond}, {"SetMode", testSetMode}, {"ScanUpload", testScanUpload},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storeOpener = func(t testing.TB) store.Store {
+				t.Helper()
+				st, err := store.Open(t.Context(), vigiltest.Postgres(t))
+				if err != nil {
+					t.Fatalf("opening the PostgreSQL store: %v", err)
+				}
+				t.Cleanup(func() { st.Close() })
+				return st
+			}
+			t.Cleanup(func() { storeOpener = openStore })
+			c.fn(t)
+		})
+	}
 }

@@ -39,7 +39,9 @@ func agentAnswers(now time.Time) func(context.Context, string, wire.Command) (wi
 // TestRespond: a response on an alert pushes the right command to the
 // alert's agent with the target from its raw event, stores and publishes
 // the record, links it to the alert, and can be undone once.
-func TestRespond(t *testing.T) {
+func TestRespond(t *testing.T) { testRespond(t) }
+
+func testRespond(t *testing.T) {
 	e := newEnv(t)
 	now := e.clk.Now()
 	as := seedAlerts(t, e.st, now, 4)
@@ -198,7 +200,9 @@ func TestRespondAgentFailures(t *testing.T) {
 }
 
 // TestSetMode pushes set_mode and records the mode on the stored profile.
-func TestSetMode(t *testing.T) {
+func TestSetMode(t *testing.T) { testSetMode(t) }
+
+func testSetMode(t *testing.T) {
 	e := newEnv(t)
 	e.agents.connected = []string{"agent-1"}
 	if _, err := e.st.Apply(t.Context(), &store.Batch{Profiles: []store.Profile{{AgentID: "agent-1", Class: "web", Mode: "discover", Updated: e.clk.Now(), Data: json.RawMessage(`{}`)}}}); err != nil {

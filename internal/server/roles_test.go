@@ -13,7 +13,9 @@ var pathParam = regexp.MustCompile(`\{[a-z]+\}`)
 // credentials and with a token of each role: 401 without credentials, 403
 // below the route's role (audited for mutating routes), and never 401 or
 // 403 at or above it.
-func TestRolesMatrix(t *testing.T) {
+func TestRolesMatrix(t *testing.T) { testRolesMatrix(t) }
+
+func testRolesMatrix(t *testing.T) {
 	e := newEnv(t)
 	admin := e.login("admin", e.adminPW)
 	tokens := map[string]string{}

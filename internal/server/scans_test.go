@@ -75,7 +75,9 @@ func realScan(t *testing.T) (reportJSON, sbomJSON []byte) {
 // TestScanUpload posts a real scan report, bare and in the envelope the
 // CLI sends with its SBOM, and reads it back: counts, KEV first, SBOM,
 // source, audit, publish; then bad uploads.
-func TestScanUpload(t *testing.T) {
+func TestScanUpload(t *testing.T) { testScanUpload(t) }
+
+func testScanUpload(t *testing.T) {
 	reportJSON, sbomJSON := realScan(t)
 	var doc struct {
 		Target   struct{ Name string }
