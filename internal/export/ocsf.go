@@ -553,6 +553,17 @@ func OCSFEvent(ev *event.Event, agentID string) map[string]any {
 	}
 	m["device"] = ocsfDevice(host, agentID, ev)
 	m["actor"] = ocsfActor(ev)
+	if (ev.Type == event.ProcessExec || ev.Type == event.ProcessFork) && ev.Parent != nil {
+		// The actor of a launch is the launcher: the parent, with the
+		// rest of the lineage.
+		p := ocsfProcess(ev.Parent)
+		var lineage []string
+		for _, a := range ev.Ancestors {
+			lineage = append(lineage, exeOrName(a.Exe, a.Name))
+		}
+		put(p, "lineage", lineage)
+		m["actor"] = obj{"process": p, "user": ocsfUser(ev.Parent.User, ev.Parent.UID)}
+	}
 	if w := ev.Workload; w != nil && w.ContainerID != "" {
 		c := obj{"uid": w.ContainerID}
 		put(c, "name", w.ContainerName)

@@ -78,7 +78,7 @@ func (s *ocsfFileSink) send(ctx context.Context, items []*Item) error {
 			return permanentError(len(items), fmt.Errorf("encoding: %w", err))
 		}
 		line = append(line, '\n')
-		if s.size > 0 && s.size+int64(len(buf)+len(line)) > s.cfg.MaxSize {
+		if pending := s.size + int64(len(buf)); pending > 0 && pending+int64(len(line)) > s.cfg.MaxSize {
 			if err := s.write(buf); err != nil {
 				return err
 			}
