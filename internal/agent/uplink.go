@@ -56,9 +56,9 @@ const (
 // host, containers and images when first seen, and profiles when they
 // change. A nil reporter reports nothing.
 type reporter struct {
-	up   Uplink
-	log  *slog.Logger
-	now  func() time.Time
+	up  Uplink
+	log *slog.Logger
+	now func() time.Time
 	// containers and images already reported, by ID (looked up on every
 	// event: no key is built).
 	containers, images map[string]bool
