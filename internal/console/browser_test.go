@@ -1,10 +1,13 @@
 package console_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/vigil-cwpp/vigil/internal/store"
 )
 
 // TestBrowserLoginAndDashboard logs in through the login page and checks
@@ -31,20 +34,32 @@ func TestBrowserLoginAndDashboard(t *testing.T) {
 	b.waitText("#whoami", "admin (admin)")
 	// next= brought us back to the alerts page.
 	b.waitText("#alerts-body", "Terminal shell in container")
+	// The list refreshes by itself: an alert stored now shows up.
+	late := lateAlert(t)
+	if _, err := e.st.Apply(context.Background(), &store.Batch{Alerts: []store.Alert{late}}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("#alerts-body", late.Rule)
+	if _, err := e.st.Alert(context.Background(), late.ID); err != nil {
+		t.Fatal(err)
+	}
 	b.do(chromedp.Click(chromedp.CSS(`[data-testid="nav-dashboard"]`)))
-	b.waitText(`[data-testid="dash-total"]`, "3")
+	b.waitText(`[data-testid="dash-total"]`, "4")
 	checks := map[string]string{
-		`[data-testid="dash-total"] .tile-value`:                        "3",
-		`[data-testid="dash-agents"] .tile-value`:                       "1 / 1",
-		`[data-testid="dash-sev-critical"] .tile-value`:                 "2",
-		`[data-testid="dash-sev-warning"] .tile-value`:                  "1",
-		`[data-testid="by-priority-critical"] td:nth-child(2)`:          "2",
-		`[data-testid="top-rules"] tbody tr:first-child td:first-child`: "Terminal shell in container",
+		`[data-testid="dash-total"] .tile-value`:               "4",
+		`[data-testid="dash-agents"] .tile-value`:              "1 / 1",
+		`[data-testid="dash-sev-critical"] .tile-value`:        "2",
+		`[data-testid="dash-sev-warning"] .tile-value`:         "1",
+		`[data-testid="dash-sev-notice"] .tile-value`:          "1",
+		`[data-testid="by-priority-critical"] td:nth-child(2)`: "2",
 	}
 	for sel, want := range checks {
-		if got := strings.TrimSpace(b.text(sel)); got != want && !(strings.Contains(sel, "top-rules") && got != "") {
+		if got := strings.TrimSpace(b.text(sel)); got != want {
 			t.Errorf("%s = %q, want %q", sel, got, want)
 		}
+	}
+	if got := b.text(`[data-testid="top-rules"]`); !strings.Contains(got, "Terminal shell in container") || !strings.Contains(got, "Late arrival") {
+		t.Errorf("top rules %q", got)
 	}
 	if got := b.text(`[data-testid="top-techniques"]`); !strings.Contains(got, "T1059.004") || !strings.Contains(got, "T1543") {
 		t.Errorf("top techniques %q, want T1059.004 and T1543", got)
@@ -118,6 +133,7 @@ func TestBrowserAlertPage(t *testing.T) {
 			t.Errorf("raw event lacks %s:\n%.800s", w, raw)
 		}
 	}
+	b.screenshot("alert")
 	// No agent channel here: Kill is offered but the server refuses it,
 	// and the page says so.
 	b.do(chromedp.Click(chromedp.CSS("#respond-kill")), chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")))
@@ -129,7 +145,6 @@ func TestBrowserAlertPage(t *testing.T) {
 	if cls := evalJS[string](b, `document.querySelector('#response-result').className`); cls != "error" {
 		t.Errorf("a refused kill shows as %q, want the error style; text %q", cls, b.text("#response-result"))
 	}
-	b.screenshot("alert")
 
 	// The incident page shows the technique chain and the alert.
 	b.open("/incidents/"+s.incident, `[data-testid="technique-chain"]`)
@@ -183,7 +198,8 @@ func TestBrowserAlertOutputIsText(t *testing.T) {
 // its KEV count, the image page lists the findings KEV first with the SBOM
 // link, and the profiles page shows what was learned and the mode.
 func TestBrowserInventoryAndProfiles(t *testing.T) {
-	e := startServer(t, noAgents{"agent-1"})
+	agents := &recordingAgents{}
+	e := startServer(t, agents)
 	s := seed(t, e.st)
 	b := newBrowser(t, e.base)
 	b.login("admin", e.password)
@@ -234,4 +250,50 @@ func TestBrowserInventoryAndProfiles(t *testing.T) {
 		t.Errorf("mode switch shows %q, want monitor", mode)
 	}
 	b.screenshot("profiles")
+
+	// The switch: protect, confirmed, becomes a set_mode command to the
+	// profile's agent.
+	b.do(chromedp.SetValue(chromedp.CSS(`[data-testid="mode-web"]`), "protect"), // fires change
+		chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")))
+	if got := b.text("#confirm-text"); !strings.Contains(got, "protect") || !strings.Contains(got, "blocked") {
+		t.Errorf("confirmation %q", got)
+	}
+	b.do(chromedp.Click(chromedp.CSS("#confirm-yes")))
+	b.waitText(`[data-testid="profile-web"]`, "mode: protect")
+	cmds := agents.commands()
+	if len(cmds) != 1 || cmds[0].agent != "agent-1" || cmds[0].c.Kind != "set_mode" || cmds[0].c.Class != "web" || cmds[0].c.Mode != "protect" || cmds[0].c.Actor != "admin" {
+		t.Errorf("commands sent: %+v, want one set_mode web protect to agent-1 by admin", cmds)
+	}
+	b.open("/profiles", `[data-testid="profile-web"]`)
+	if mode := evalJS[string](b, `document.querySelector('[data-testid="mode-web"]').value`); mode != "protect" {
+		t.Errorf("after the switch and a reload the mode shows %q, want protect", mode)
+	}
+}
+
+// TestBrowserAdmin creates an enrollment token and an API token on the
+// admin page and finds both in the audit log.
+func TestBrowserAdmin(t *testing.T) {
+	e := startServer(t, noAgents{})
+	b := newBrowser(t, e.base)
+	b.login("admin", e.password)
+	b.open("/admin", `[data-testid="enroll-create"]`)
+	b.do(chromedp.Click(chromedp.CSS(`[data-testid="enroll-create"]`)))
+	b.waitText("#enroll-out", "Enrollment token")
+	if tok := b.text(`[data-testid="enroll-token"]`); len(tok) < 16 {
+		t.Errorf("enrollment token %q", tok)
+	}
+	b.do(chromedp.SendKeys(chromedp.CSS("#token-name"), "ci-pipeline"),
+		chromedp.SetValue(chromedp.CSS("#token-role"), "analyst"),
+		chromedp.Click(chromedp.CSS(`[data-testid="token-create"]`)))
+	b.waitText(`[data-testid="tokens-table"]`, "ci-pipeline")
+	if tok := b.text(`[data-testid="api-token"]`); len(tok) < 16 {
+		t.Errorf("API token %q", tok)
+	}
+	if got := b.text(`[data-testid="tokens-table"] tbody tr`); !strings.Contains(got, "analyst") {
+		t.Errorf("token row %q, want role analyst", got)
+	}
+	b.open("/audit", `[data-testid="audit-table"]`)
+	for _, want := range []string{"create-enroll-token", "create-token"} {
+		b.waitText(`[data-testid="audit-table"]`, want)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +83,33 @@ func (a noAgents) Command(context.Context, string, wire.Command) (wire.CommandRe
 	return wire.CommandResult{}, errors.New("test: no agent channel")
 }
 func (a noAgents) Connected() []string { return a }
+
+// recordingAgents is one connected agent, agent-1, that accepts every
+// command and remembers it.
+type recordingAgents struct {
+	mu   sync.Mutex
+	sent []sentCommand
+}
+
+type sentCommand struct {
+	agent string
+	c     wire.Command
+}
+
+func (a *recordingAgents) Command(_ context.Context, id string, c wire.Command) (wire.CommandResult, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sent = append(a.sent, sentCommand{id, c})
+	return wire.CommandResult{ID: c.ID, OK: true}, nil
+}
+
+func (a *recordingAgents) Connected() []string { return []string{"agent-1"} }
+
+func (a *recordingAgents) commands() []sentCommand {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]sentCommand(nil), a.sent...)
+}
 
 // browser is a headless Chromium tab driven over the DevTools protocol.
 type browser struct {

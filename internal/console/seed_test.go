@@ -151,3 +151,14 @@ func profileJSON(now time.Time) json.RawMessage {
 	b, _ := json.Marshal(p)
 	return b
 }
+
+// lateAlert is a notice on the host, stored after the page loaded.
+func lateAlert(t *testing.T) store.Alert {
+	now := time.Now().UTC()
+	return storedAlert(t, alert.Alert{
+		Time: now, Type: "alert", Rule: "Late arrival of a notice", Priority: "notice", Source: alert.SourceRules,
+		Output: "something noticed after the page loaded", Count: 1,
+		Event: &event.Event{Time: now, Type: event.ProcessExec, Process: event.Process{PID: 1234, Name: "true", Exe: "/usr/bin/true"},
+			Workload: &event.Workload{Host: "node-1"}},
+	}, "agent-1", "host")
+}

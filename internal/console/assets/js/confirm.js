@@ -2,6 +2,8 @@
 
 export function confirmAction(text, okLabel = 'Confirm') {
   const dlg = document.getElementById('confirm-dialog');
+  // One question at a time: a second request while one is open is a no.
+  if (dlg.open) return Promise.resolve(false);
   document.getElementById('confirm-text').textContent = text;
   document.getElementById('confirm-yes').textContent = okLabel;
   dlg.returnValue = '';
