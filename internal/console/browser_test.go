@@ -90,6 +90,26 @@ func TestBrowserAlertPage(t *testing.T) {
 	b := newBrowser(t, e.base)
 	b.login("admin", e.password)
 
+	// Paging, two alerts a page: the three seeded are two pages.
+	b.open("/alerts?limit=2", `[data-testid="alerts-table"]`)
+	rows := func() []string {
+		return evalJS[[]string](b, `[...document.querySelectorAll('[data-testid="alerts-table"] tbody tr')].map(tr => tr.dataset.testid)`)
+	}
+	page1 := rows()
+	if len(page1) != 2 || page1[0] != "alert-row-"+s.xss.ID || page1[1] != "alert-row-"+s.etc.ID {
+		t.Errorf("first page %v, want the two newest (xss, etc)", page1)
+	}
+	b.do(chromedp.Click(chromedp.CSS("#page-older")))
+	b.waitText("#alerts-body", "Terminal shell in container")
+	if got := rows(); len(got) != 1 || got[0] != "alert-row-"+s.shell.ID {
+		t.Errorf("second page %v, want the oldest alone", got)
+	}
+	if evalJS[bool](b, `!document.querySelector('#page-newer').disabled && !!document.querySelector('#page-older').disabled`) != true {
+		t.Error("on the last page Newer should be enabled and Older disabled")
+	}
+	b.do(chromedp.Click(chromedp.CSS("#page-newer")))
+	b.waitText("#alerts-body", "Write below etc")
+
 	b.open("/alerts", `[data-testid="alerts-table"]`)
 	b.waitText("#alerts-body", "Write below etc")
 	b.screenshot("alerts")
@@ -152,6 +172,7 @@ func TestBrowserAlertPage(t *testing.T) {
 		t.Errorf("technique chain %q", got)
 	}
 	b.waitText(`[data-testid="incident-alerts"]`, "Terminal shell in container")
+	b.screenshot("incident")
 }
 
 func at(s []string, i int) string {
@@ -213,6 +234,10 @@ func TestBrowserInventoryAndProfiles(t *testing.T) {
 	if kev != "1" {
 		t.Errorf("KEV column %q, want 1", kev)
 	}
+	order := evalJS[[]string](b, `[...document.querySelectorAll('[data-testid="images-table"] tbody tr td:first-child')].map(td => td.textContent)`)
+	if strings.Join(order, ",") != "nginx:1.25,postgres:16,alpine:3.20" {
+		t.Errorf("images in the order %v, want KEV first, then by critical: nginx, postgres, alpine", order)
+	}
 	b.screenshot("inventory")
 	b.do(chromedp.Click(chromedp.CSS(`[data-testid="inv-tab-container"]`)))
 	b.waitText(`[data-testid="inventory-table"]`, "web-1")
@@ -222,6 +247,7 @@ func TestBrowserInventoryAndProfiles(t *testing.T) {
 	if len(ids) != 2 || ids[0] != "CVE-2023-44487" {
 		t.Errorf("findings %v, want 2 with the KEV one (CVE-2023-44487) first", ids)
 	}
+	b.screenshot("image")
 	href := evalJS[string](b, `document.querySelector('[data-testid="sbom-download"]').getAttribute('href')`)
 	if want := "/api/v1/images/" + strings.ReplaceAll(s.digest, ":", "%3A") + "/sbom"; href != want {
 		t.Errorf("SBOM link %q, want %q", href, want)

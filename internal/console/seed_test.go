@@ -75,6 +75,8 @@ func seed(t *testing.T, st store.Store) seeded {
 	}
 	cid := "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa99887766554433221100"
 	digest := "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	pgDigest := "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	cleanDigest := "sha256:3333333333333333333333333333333333333333333333333333333333333333"
 	web := &event.Workload{Host: "node-1", ContainerID: cid, ContainerName: "web-1", Runtime: "docker", Image: "nginx:1.25", ImageDigest: digest}
 	shell := storedAlert(t, alert.Alert{
 		Time: now.Add(-30 * time.Minute), Type: "alert", Rule: "Terminal shell in container", Priority: "critical", Source: alert.SourceRules,
@@ -118,6 +120,8 @@ func seed(t *testing.T, st store.Store) seeded {
 			{Kind: store.KindHost, ID: "node-1", AgentID: "agent-1", Name: "node-1", Data: hostData, FirstSeen: now.Add(-time.Hour), LastSeen: now},
 			{Kind: store.KindContainer, ID: cid, AgentID: "agent-1", Name: "web-1", Data: ctrData, FirstSeen: now.Add(-time.Hour), LastSeen: now},
 			{Kind: store.KindImage, ID: digest, AgentID: "agent-1", Name: "nginx:1.25", FirstSeen: now.Add(-time.Hour), LastSeen: now},
+			{Kind: store.KindImage, ID: cleanDigest, AgentID: "agent-1", Name: "alpine:3.20", FirstSeen: now.Add(-time.Hour), LastSeen: now},
+			{Kind: store.KindImage, ID: pgDigest, AgentID: "agent-1", Name: "postgres:16", FirstSeen: now.Add(-time.Hour), LastSeen: now},
 		},
 		Scans: []store.Scan{{
 			ID: scanID, Time: now.Add(-50 * time.Minute), Target: "nginx:1.25", ImageDigest: digest, Source: "agent:agent-1",
@@ -128,6 +132,13 @@ func seed(t *testing.T, st store.Store) seeded {
 			},
 			Report: json.RawMessage(`{}`),
 			SBOM:   json.RawMessage(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}`),
+		}, {
+			ID: newID(t), Time: now.Add(-45 * time.Minute), Target: "postgres:16", ImageDigest: pgDigest, Source: "ci:pipeline",
+			Summary: store.ScanSummary{Packages: 160, Findings: 17, Critical: 3, High: 10, Medium: 4},
+			Report:  json.RawMessage(`{}`),
+		}, {
+			ID: newID(t), Time: now.Add(-40 * time.Minute), Target: "alpine:3.20", ImageDigest: cleanDigest, Source: "agent:agent-1",
+			Summary: store.ScanSummary{Packages: 15}, Report: json.RawMessage(`{}`),
 		}},
 		Profiles: []store.Profile{{AgentID: "agent-1", Class: "web", Mode: "monitor", Updated: now, Data: profileJSON(now)}},
 	}

@@ -16,6 +16,8 @@ export async function alertsPage(main, _p, q, { navigate }) {
     workload: q.get('workload') || '',
     rule: q.get('rule') || '',
   };
+  // The page size: 50, or ?limit= (1-1000) from the address.
+  const limit = Math.min(1000, Math.max(1, parseInt(q.get('limit'), 10) || 50));
   const cursors = q.get('before') ? [q.get('before')] : [''];
   const form = h('form', { class: 'filters', id: 'alert-filters', testid: 'alert-filters' },
     field('Time', h('select', { id: 'f-since', name: 'since' }, RANGES.map(([v, t]) => h('option', { value: v, selected: v === f.since }, t)))),
@@ -28,7 +30,7 @@ export async function alertsPage(main, _p, q, { navigate }) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const fd = new FormData(form);
-    navigate('/alerts' + query(Object.fromEntries(fd.entries())));
+    navigate('/alerts' + query({ ...Object.fromEntries(fd.entries()), limit: limit === 50 ? '' : limit }));
   });
   form.querySelector('#f-since').addEventListener('change', () => form.requestSubmit());
   form.querySelector('#f-severity').addEventListener('change', () => form.requestSubmit());
@@ -43,7 +45,7 @@ export async function alertsPage(main, _p, q, { navigate }) {
   async function load() {
     const before = cursors[cursors.length - 1];
     try {
-      const r = await get('/alerts' + query({ ...f, since: f.since === 'all' ? '' : f.since, before, limit: 50 }));
+      const r = await get('/alerts' + query({ ...f, since: f.since === 'all' ? '' : f.since, before, limit }));
       const alerts = list(r, 'alerts');
       next = (r && r.next) || '';
       replace(body, alertsTable(alerts));
