@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -33,7 +32,7 @@ func BenchmarkEncode(b *testing.B) {
 		{"syslog-json", func() (int, error) { m, err := Syslog(it, 16, "vigil", false); return len(m), err }},
 		{"splunk-hec", func() (int, error) { m, err := encodeHEC(nil, it, &hec); return len(m), err }},
 		{"elastic-ecs", func() (int, error) { m, err := es.encodeBulk(nil, it); return len(m), err }},
-		{"ocsf", func() (int, error) { m, err := json.Marshal(OCSF(it)); return len(m), err }},
+		{"ocsf", func() (int, error) { m, err := OCSFJSON(it); return len(m), err }},
 		{"webhook-json", func() (int, error) { m, err := it.NativeJSON(); return len(m), err }},
 	} {
 		b.Run(f.name, func(b *testing.B) {

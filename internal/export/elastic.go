@@ -424,7 +424,7 @@ func (s *elasticSink) index(it *Item) string {
 // encodeBulk appends the action and document lines of it.
 func (s *elasticSink) encodeBulk(buf []byte, it *Item) ([]byte, error) {
 	action, _ := json.Marshal(obj{"create": obj{"_index": s.index(it)}})
-	doc, err := json.Marshal(ECS(it))
+	doc, err := appendJSON(nil, ECS(it))
 	if err != nil {
 		return buf, err
 	}

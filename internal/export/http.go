@@ -140,7 +140,7 @@ func encodeHEC(buf []byte, it *Item, c *SinkConfig) ([]byte, error) {
 	var ev []byte
 	var err error
 	if c.Format == "ocsf" {
-		ev, err = json.Marshal(OCSF(it))
+		ev, err = appendJSON(nil, OCSF(it))
 	} else {
 		ev, err = it.NativeJSON()
 	}
@@ -215,7 +215,7 @@ func (s *webhookSink) send(ctx context.Context, items []*Item) error {
 		var b []byte
 		var err error
 		if s.cfg.Format == "ocsf" {
-			b, err = json.Marshal(OCSF(it))
+			b, err = appendJSON(nil, OCSF(it))
 		} else {
 			b, err = it.NativeJSON()
 		}

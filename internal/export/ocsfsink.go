@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -73,7 +72,7 @@ func (s *ocsfFileSink) send(ctx context.Context, items []*Item) error {
 	}
 	var buf []byte
 	for _, it := range items {
-		line, err := json.Marshal(OCSF(it))
+		line, err := appendJSON(nil, OCSF(it))
 		if err != nil {
 			return permanentError(len(items), fmt.Errorf("encoding: %w", err))
 		}
@@ -138,7 +137,7 @@ func (s *ocsfHTTPSink) send(ctx context.Context, items []*Item) error {
 		body = append(body, '[')
 	}
 	for i, it := range items {
-		b, err := json.Marshal(OCSF(it))
+		b, err := appendJSON(nil, OCSF(it))
 		if err != nil {
 			return permanentError(len(items), fmt.Errorf("encoding: %w", err))
 		}
