@@ -1,0 +1,157 @@
+package agent
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-cwpp/vigil/internal/event"
+	"github.com/vigil-cwpp/vigil/internal/profile"
+	"github.com/vigil-cwpp/vigil/internal/wire"
+)
+
+// fakeUplink keeps what is sent, marshalled as the spool would.
+type fakeUplink struct {
+	mu   sync.Mutex
+	recs []wire.Record
+}
+
+func (f *fakeUplink) Send(kind string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recs = append(f.recs, wire.Record{Kind: kind, Data: b})
+	return nil
+}
+
+func (f *fakeUplink) take() []wire.Record {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.recs
+	f.recs = nil
+	return r
+}
+
+func TestHostAsset(t *testing.T) {
+	root := t.TempDir() + "/"
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/os-release"), []byte("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\nHOME_URL=x\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/machine-id"), []byte("0123456789abcdef0123456789abcdef\n"), 0o644)
+	b, _ := json.Marshal(HostAsset("node-1", root, time.Unix(1, 0)))
+	var got struct {
+		Kind, ID, Name string
+		Data           struct {
+			Hostname string            `json:"hostname"`
+			OS       map[string]string `json:"os"`
+			Kernel   string            `json:"kernel"`
+		}
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != "host" || got.ID != "0123456789abcdef0123456789abcdef" || got.Name != "node-1" || got.Data.Hostname != "node-1" {
+		t.Errorf("host asset %s", b)
+	}
+	if got.Data.OS["id"] != "debian" || got.Data.OS["version_id"] != "12" || got.Data.OS["pretty_name"] != "Debian GNU/Linux 12 (bookworm)" || got.Data.OS["home_url"] != "" {
+		t.Errorf("os %v", got.Data.OS)
+	}
+	if got.Data.Kernel == "" {
+		t.Error("no kernel release")
+	}
+	// No machine-id: the hostname is the ID.
+	os.Remove(filepath.Join(root, "etc/machine-id"))
+	b, _ = json.Marshal(HostAsset("node-1", root, time.Unix(1, 0)))
+	if !strings.Contains(string(b), `"id":"node-1"`) {
+		t.Errorf("without machine-id: %s", b)
+	}
+}
+
+// A container is reported once; one first seen without its metadata is
+// reported again when they come; its image once.
+func TestReporterObserve(t *testing.T) {
+	up := &fakeUplink{}
+	r := newReporter(up, slog.New(slog.DiscardHandler))
+	id := strings.Repeat("c", 64)
+	bare := &event.Event{Workload: &event.Workload{ContainerID: id, Runtime: "docker"}}
+	full := &event.Event{Workload: &event.Workload{ContainerID: id, Runtime: "docker", ContainerName: "web", Image: "nginx:1.25", ImageDigest: "sha256:abc"}}
+	r.observe(&event.Event{}) // the host: nothing
+	r.observe(bare)
+	r.observe(bare)
+	if n := len(up.take()); n != 1 {
+		t.Fatalf("%d records for a container seen twice without metadata, want 1", n)
+	}
+	r.observe(full)
+	r.observe(full)
+	recs := up.take()
+	if len(recs) != 2 {
+		t.Fatalf("%d records once the metadata came, want the container and its image", len(recs))
+	}
+	var c, img asset
+	json.Unmarshal(recs[0].Data, &c)
+	json.Unmarshal(recs[1].Data, &img)
+	if recs[0].Kind != wire.KindAsset || c.Kind != "container" || c.ID != id || c.Name != "web" {
+		t.Errorf("container asset %s", recs[0].Data)
+	}
+	if img.Kind != "image" || img.ID != "sha256:abc" || img.Name != "nginx:1.25" {
+		t.Errorf("image asset %s", recs[1].Data)
+	}
+	var nilRep *reporter
+	nilRep.observe(full) // no uplink: no panic
+}
+
+// Profiles go up when they change, not on every save.
+func TestReporterProfiles(t *testing.T) {
+	up := &fakeUplink{}
+	r := newReporter(up, slog.New(slog.DiscardHandler))
+	ps, err := profile.New(profile.Options{Learn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &event.Workload{ContainerID: strings.Repeat("d", 64), Runtime: "docker", Image: "nginx:1.25"}
+	ps.Observe(&event.Event{Type: event.ProcessExec, Time: time.Now(), Process: event.Process{PID: 2, Exe: "/usr/sbin/nginx"}, Workload: w})
+	r.profiles(ps, false)
+	recs := up.take()
+	if len(recs) != 1 || recs[0].Kind != wire.KindProfile {
+		t.Fatalf("first report: %+v", recs)
+	}
+	var p wire.Profile
+	json.Unmarshal(recs[0].Data, &p)
+	if p.Class == "" || p.Mode != "discover" || !strings.Contains(string(p.Data), "/usr/sbin/nginx") {
+		t.Errorf("profile record %s", recs[0].Data)
+	}
+	r.profiles(ps, false)
+	if n := len(up.take()); n != 0 {
+		t.Errorf("unchanged profile sent again (%d records)", n)
+	}
+	ps.Observe(&event.Event{Type: event.ProcessExec, Time: time.Now(), Process: event.Process{PID: 3, Exe: "/bin/sh"}, Workload: w})
+	r.profiles(ps, false)
+	if n := len(up.take()); n != 1 {
+		t.Errorf("changed profile: %d records, want 1", n)
+	}
+	r.profiles(ps, true)
+	if n := len(up.take()); n != 1 {
+		t.Errorf("forced: %d records, want 1", n)
+	}
+}
+
+func TestResponseLog(t *testing.T) {
+	up := &fakeUplink{}
+	w := ResponseLog(up, nil)
+	in := []byte("{\"id\":\"a\",\"action\":\"kill\"}\n\n{\"id\":\"b\"}\n")
+	n, err := w.Write(in)
+	if err != nil || n != len(in) {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	recs := up.take()
+	if len(recs) != 2 || recs[0].Kind != wire.KindResponse || string(recs[0].Data) != `{"id":"a","action":"kill"}` || string(recs[1].Data) != `{"id":"b"}` {
+		t.Errorf("records %+v", recs)
+	}
+}
