@@ -119,20 +119,10 @@ func newSplunk(c SinkConfig) (*splunkSink, error) {
 	return &splunkSink{httpPoster: p, endpoint: u.String()}, nil
 }
 
-// hecEvent is one HEC event envelope.
-type hecEvent struct {
-	Time       json.Number     `json:"time"`
-	Host       string          `json:"host,omitempty"`
-	Source     string          `json:"source,omitempty"`
-	Sourcetype string          `json:"sourcetype,omitempty"`
-	Index      string          `json:"index,omitempty"`
-	Event      json.RawMessage `json:"event"`
-}
-
 // hecTime is epoch seconds with milliseconds, as HEC wants it.
-func hecTime(t time.Time) json.Number {
+func hecTime(t time.Time) string {
 	ms := t.UnixMilli()
-	return json.Number(fmt.Sprintf("%d.%03d", ms/1000, ms%1000))
+	return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
 }
 
 // encodeHEC appends the item's HEC envelope line.
@@ -155,11 +145,19 @@ func encodeHEC(buf []byte, it *Item, c *SinkConfig) ([]byte, error) {
 	if host == "" {
 		host = factsOf(it).agentID
 	}
-	line, err := json.Marshal(hecEvent{Time: hecTime(it.Time()), Host: host, Source: c.Source, Sourcetype: st, Index: c.Index, Event: ev})
-	if err != nil {
-		return buf, err
+	buf = append(buf, `{"time":`...)
+	buf = append(buf, hecTime(it.Time())...)
+	for _, f := range [...]struct{ k, v string }{{"host", host}, {"source", c.Source}, {"sourcetype", st}, {"index", c.Index}} {
+		if f.v != "" {
+			buf = append(buf, ',')
+			buf = appendJSONString(buf, f.k)
+			buf = append(buf, ':')
+			buf = appendJSONString(buf, f.v)
+		}
 	}
-	buf = append(buf, line...)
+	buf = append(buf, `,"event":`...)
+	buf = append(buf, ev...)
+	buf = append(buf, '}')
 	return append(buf, '\n'), nil
 }
 
