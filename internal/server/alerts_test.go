@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,5 +235,60 @@ func testDashboard(t *testing.T) {
 	}
 	if st := c.do("GET", "/api/v1/inventory?kind=vm", nil, nil); st != 400 {
 		t.Errorf("kind=vm: %d, want 400", st)
+	}
+}
+
+// countingStore counts AlertStats calls on a real store.
+type countingStore struct {
+	store.Store
+	mu    sync.Mutex
+	stats int
+}
+
+func (c *countingStore) AlertStats(ctx context.Context, since time.Time, bucket time.Duration) (store.AlertStats, error) {
+	c.mu.Lock()
+	c.stats++
+	c.mu.Unlock()
+	return c.Store.AlertStats(ctx, since, bucket)
+}
+
+func (c *countingStore) calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// TestDashboardCache: within the TTL the figures come from the cache;
+// once stale the stale copy is served and a background refresh brings
+// the new figures.
+func TestDashboardCache(t *testing.T) {
+	cs := &countingStore{Store: openStore(t)}
+	e := newEnvStore(t, cs, func(o *Options) { o.DashboardTTL = 10 * time.Second })
+	c := e.login("admin", e.adminPW)
+	total := func() int {
+		var d dashboardResponse
+		if st := c.do("GET", "/api/v1/dashboard", nil, &d); st != 200 {
+			t.Fatalf("dashboard: %d", st)
+		}
+		return d.Stats.Total
+	}
+	if n := total(); n != 0 {
+		t.Fatalf("empty store: %d alerts", n)
+	}
+	seedAlerts(t, e.st, e.clk.Now(), 5)
+	if n := total(); n != 0 || cs.calls() != 1 {
+		t.Errorf("within the TTL: %d alerts, %d computations; want the cached 0 and 1", n, cs.calls())
+	}
+	e.clk.Add(11 * time.Second)
+	total() // stale: served, refresh started
+	deadline := time.Now().Add(20 * time.Second)
+	for total() != 5 {
+		if time.Now().After(deadline) {
+			t.Fatal("the refresh never brought the 5 new alerts")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	if n := cs.calls(); n != 2 {
+		t.Errorf("%d computations, want 2", n)
 	}
 }

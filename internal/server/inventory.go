@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,7 +212,6 @@ const (
 )
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ *principal) {
-	ctx := r.Context()
 	q := r.URL.Query()
 	for k := range q {
 		if k != "since" {
@@ -219,11 +219,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ *principal)
 			return
 		}
 	}
-	now := s.o.Now()
 	since := q.Get("since")
 	if since == "" {
 		since = "24h"
 	}
+	now := s.o.Now()
 	from, err := parseTime("since", since, now)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
@@ -233,18 +233,46 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ *principal)
 		writeError(w, http.StatusBadRequest, "since: %q is not in the past", since)
 		return
 	}
+	d, err := s.dash.get(r.Context(), since, func(ctx context.Context) (dashboardResponse, error) {
+		return s.computeDashboard(ctx, since)
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Agents are counted live: cheap, and what an operator watches.
+	agents, err := s.o.Store.Agents(r.Context())
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("listing agents: %w", err))
+		return
+	}
+	d.Agents.Total = len(agents)
+	conn := s.connectedSet()
+	for _, a := range agents {
+		if conn[a.ID] {
+			d.Agents.Connected++
+		}
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// computeDashboard reads the dashboard's figures from the store.
+func (s *Server) computeDashboard(ctx context.Context, since string) (dashboardResponse, error) {
+	var d dashboardResponse
+	now := s.o.Now()
+	from, err := parseTime("since", since, now)
+	if err != nil {
+		return d, err
+	}
 	// About 24 buckets over the span, whole minutes.
 	bucket := now.Sub(from) / 24
-	bucket = max(bucket.Round(60e9), 60e9)
-	var d dashboardResponse
+	bucket = max(bucket.Round(time.Minute), time.Minute)
 	if d.Stats, err = s.o.Store.AlertStats(ctx, from, bucket); err != nil {
-		s.fail(w, r, fmt.Errorf("alert statistics: %w", err))
-		return
+		return d, fmt.Errorf("alert statistics: %w", err)
 	}
 	scans, err := s.o.Store.Scans(ctx, dashboardScans)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("listing scans: %w", err))
-		return
+		return d, fmt.Errorf("listing scans: %w", err)
 	}
 	// Newest scan per image: by digest (else the reference scanned), and
 	// by reference for assets whose digest is not known.
@@ -266,8 +294,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ *principal)
 	slices.SortStableFunc(d.KEVExposure, func(a, b kevImage) int { return cmp.Compare(b.Summary.KEV, a.Summary.KEV) })
 	assets, err := s.o.Store.Assets(ctx, "")
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("listing the inventory: %w", err))
-		return
+		return d, fmt.Errorf("listing the inventory: %w", err)
 	}
 	d.VulnerableWorkloads = []vulnerableWorkload{}
 	for _, a := range assets {
@@ -294,19 +321,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ *principal)
 	if len(d.VulnerableWorkloads) > dashboardTop {
 		d.VulnerableWorkloads = d.VulnerableWorkloads[:dashboardTop]
 	}
-	agents, err := s.o.Store.Agents(ctx)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("listing agents: %w", err))
-		return
-	}
-	d.Agents.Total = len(agents)
-	conn := s.connectedSet()
-	for _, a := range agents {
-		if conn[a.ID] {
-			d.Agents.Connected++
-		}
-	}
-	writeJSON(w, http.StatusOK, d)
+	return d, nil
 }
 
 // assetImage reads the image reference and digest of an inventory item:

@@ -65,6 +65,10 @@ type Options struct {
 	// Argon2 are the parameters new password hashes are made with
 	// (default DefaultArgon2). Existing hashes carry their own.
 	Argon2 Argon2Params
+	// DashboardTTL is how long the dashboard's figures are served before
+	// they are recomputed in the background (default 10s; the stale copy
+	// is served while that runs).
+	DashboardTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -78,6 +82,7 @@ type Server struct {
 	routes  []route
 	limiter *loginLimiter
 	health  *healthCache
+	dash    *dashCache
 	// hashSem bounds concurrent password hashing (argon2id takes tens of
 	// MiB each).
 	hashSem chan struct{}
@@ -118,6 +123,9 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.DashboardTTL <= 0 {
+		o.DashboardTTL = 10 * time.Second
+	}
 	s := &Server{
 		o:       o,
 		log:     o.Logger,
@@ -126,6 +134,7 @@ func New(o Options) (*Server, error) {
 		hashSem: make(chan struct{}, 2),
 	}
 	s.health = &healthCache{ttl: time.Second, ping: o.Store.Ping, now: o.Now}
+	s.dash = &dashCache{ttl: o.DashboardTTL, now: o.Now}
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
