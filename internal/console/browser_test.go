@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/vigil-cwpp/vigil/internal/server"
 	"github.com/vigil-cwpp/vigil/internal/store"
 )
 
@@ -321,5 +323,51 @@ func TestBrowserAdmin(t *testing.T) {
 	b.open("/audit", `[data-testid="audit-table"]`)
 	for _, want := range []string{"create-enroll-token", "create-token"} {
 		b.waitText(`[data-testid="audit-table"]`, want)
+	}
+}
+
+// TestBrowserReadOnlyAndExpiredSession: a read-only user sees no admin
+// pages and cannot press the respond buttons or the mode switch; a session
+// ended behind the page's back sends the next navigation to the login page.
+func TestBrowserReadOnlyAndExpiredSession(t *testing.T) {
+	e := startServer(t, noAgents{"agent-1"})
+	s := seed(t, e.st)
+	hash, err := server.HashPassword("viewer password 1", server.Argon2Params{Time: 1, Memory: 8 << 10, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.CreateUser(context.Background(), store.User{Name: "viewer", PasswordHash: hash, Role: store.RoleReadOnly, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, e.base)
+	b.login("viewer", "viewer password 1")
+	if got := b.text("#whoami"); got != "viewer (read-only)" {
+		t.Errorf("whoami %q", got)
+	}
+	nav := evalJS[[]string](b, `[...document.querySelectorAll('#nav a')].map(a => a.textContent)`)
+	if strings.Contains(strings.Join(nav, ","), "Admin") || strings.Contains(strings.Join(nav, ","), "Audit") {
+		t.Errorf("read-only menu %v has admin pages", nav)
+	}
+	b.open("/alerts/"+s.shell.ID, "#respond-buttons")
+	if n := evalJS[int](b, `[...document.querySelectorAll('#respond-buttons button')].filter(b => !b.disabled).length`); n != 0 {
+		t.Errorf("%d respond buttons enabled for a read-only user", n)
+	}
+	b.open("/profiles", `[data-testid="mode-web"]`)
+	if !evalJS[bool](b, `document.querySelector('[data-testid="mode-web"]').disabled`) {
+		t.Error("mode switch enabled for a read-only user")
+	}
+
+	// The session ends on the server (as when it expires); the page does
+	// not know until its next call.
+	status, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`fetch('/api/v1/logout', {method: 'POST', headers: {'X-Vigil-CSRF': JSON.parse(sessionStorage.getItem('vigil.session')).csrf}}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil || status != 200 {
+		t.Fatalf("logout behind the page's back: status %d, %v", status, err)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`[data-testid="nav-incidents"]`)), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	if loc := evalJS[string](b, "location.pathname + location.search"); loc != "/login?next=%2Fincidents" {
+		t.Errorf("after the session ended the page went to %q", loc)
+	}
+	if topbar := evalJS[bool](b, `document.querySelector('#topbar').hidden`); !topbar {
+		t.Error("the top bar still shows after the session ended")
 	}
 }
