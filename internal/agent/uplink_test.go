@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/vigil-cwpp/vigil/internal/event"
 	"github.com/vigil-cwpp/vigil/internal/profile"
+	"github.com/vigil-cwpp/vigil/internal/rules"
+	"github.com/vigil-cwpp/vigil/internal/vigiltest"
 	"github.com/vigil-cwpp/vigil/internal/wire"
 )
 
@@ -153,5 +156,76 @@ func TestResponseLog(t *testing.T) {
 	recs := up.take()
 	if len(recs) != 2 || recs[0].Kind != wire.KindResponse || string(recs[0].Data) != `{"id":"a","action":"kill"}` || string(recs[1].Data) != `{"id":"b"}` {
 		t.Errorf("records %+v", recs)
+	}
+}
+
+// TestAgentReportsToUplink runs the agent with an Uplink and a container
+// reading /etc/shadow: the uplink gets the host, the container and its
+// image, and the rule's alert.
+func TestAgentReportsToUplink(t *testing.T) {
+	vigiltest.RequireRoot(t)
+	img := vigiltest.RequireBookwormImage(t)
+	rs, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &fakeUplink{}
+	a := startAgentWith(t, func(a *agentRun, o *Options) {
+		o.Detector = NewDetector(Detection{Rules: rs})
+		o.Uplink = up
+		o.Hostname = "uplink-test-host"
+	})
+	id := strings.TrimSpace(vigiltest.Run(t, "", "docker", "run", "-d", img, "sh", "-c", "sleep 1; cat /etc/shadow; sleep 30"))
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
+	var got []wire.Record
+	var host, container, image, alerted bool
+	a.waitOrFail(t, 60*time.Second, "the host, container, image and alert records", func() bool {
+		got = append(got, up.take()...)
+		for _, r := range got {
+			s := string(r.Data)
+			switch {
+			case r.Kind == wire.KindAsset && strings.Contains(s, `"kind":"host"`) && strings.Contains(s, `"name":"uplink-test-host"`):
+				host = true
+			case r.Kind == wire.KindAsset && strings.Contains(s, `"kind":"container"`) && strings.Contains(s, `"id":"`+id+`"`) && strings.Contains(s, img):
+				container = true
+			case r.Kind == wire.KindAsset && strings.Contains(s, `"kind":"image"`) && strings.Contains(s, img):
+				image = true
+			case r.Kind == wire.KindAlert && strings.Contains(s, `"rule":"Read sensitive file untrusted"`) && strings.Contains(s, id):
+				alerted = true
+			}
+		}
+		got = got[:0]
+		return host && container && image && alerted
+	})
+}
+
+// A rules command replaces the rules with what the builder makes of the
+// server's YAML; YAML that does not load keeps the previous rules.
+func TestHandlerRules(t *testing.T) {
+	d := NewDetector(Detection{})
+	h := NewHandler(d, HandlerOptions{Rules: func(extra []byte) (*rules.Ruleset, error) {
+		return rules.Load(rules.File{Name: "server", Data: extra})
+	}})
+	good := []byte("- rule: From the server\n  desc: d\n  condition: evt.type = execve and proc.name = vigil-none\n  output: x\n  priority: WARNING\n")
+	res := h.Handle(t.Context(), wire.Command{ID: "1", Kind: wire.CommandRules, Rules: good})
+	if !res.OK || res.ID != "1" {
+		t.Fatalf("good rules: %+v", res)
+	}
+	rs := d.rules.Load()
+	if rs == nil || len(rs.Rules()) != 1 || rs.Rules()[0].Name != "From the server" {
+		t.Fatalf("rules after the command: %v", rs)
+	}
+	res = h.Handle(t.Context(), wire.Command{Kind: wire.CommandRules, Rules: []byte("- rule: [broken")})
+	if res.OK || !strings.Contains(res.Error, "keeping the previous rules") {
+		t.Errorf("broken rules: %+v", res)
+	}
+	if d.rules.Load() != rs {
+		t.Error("broken rules replaced the previous ones")
+	}
+	// Without a Detector's responder or profiles the commands say why.
+	for _, c := range []wire.Command{{Kind: wire.CommandRespond, Action: "kill"}, {Kind: wire.CommandSetMode}, {Kind: wire.CommandProfiles}} {
+		if res := h.Handle(t.Context(), c); res.OK || !strings.Contains(res.Error, "off") {
+			t.Errorf("%s without the feature: %+v", c.Kind, res)
+		}
 	}
 }
