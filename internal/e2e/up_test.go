@@ -123,10 +123,19 @@ func TestUpDoneWhen(t *testing.T) {
 	}
 
 	// The same alert reached the syslog receiver as CEF and the OCSF file.
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(syslog.out)
+			t.Logf("rsyslog received:\n%s", tail(b, 4096))
+			b, _ = os.ReadFile(ocsf)
+			t.Logf("OCSF file:\n%s", tail(b, 4096))
+		}
+	}()
 	waitFor(t, 20*time.Second, "the CEF line in rsyslog", func() bool {
 		b, _ := os.ReadFile(syslog.out)
 		for _, l := range strings.Split(string(b), "\n") {
-			if strings.Contains(l, "CEF:0|") && strings.Contains(l, rule) && strings.Contains(l, cid[:12]) {
+			if strings.Contains(l, "CEF:0|") && strings.Contains(l, "|"+rule+"|") && strings.Contains(l, "externalId="+found.ID+" ") &&
+				strings.Contains(l, "cs2="+name+" ") {
 				return true
 			}
 		}
@@ -144,11 +153,12 @@ func TestUpDoneWhen(t *testing.T) {
 			var d struct {
 				ClassUID    int `json:"class_uid"`
 				FindingInfo struct {
+					UID   string `json:"uid"`
 					Title string `json:"title"`
 				} `json:"finding_info"`
 			}
-			if json.Unmarshal(sc.Bytes(), &d) == nil && d.ClassUID == 2004 && strings.Contains(d.FindingInfo.Title, rule) &&
-				strings.Contains(sc.Text(), cid[:12]) {
+			if json.Unmarshal(sc.Bytes(), &d) == nil && d.ClassUID == 2004 && d.FindingInfo.UID == found.ID &&
+				strings.Contains(d.FindingInfo.Title, rule) && strings.Contains(sc.Text(), cid) {
 				return true
 			}
 		}
