@@ -2,7 +2,6 @@ package console_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/vigil-cwpp/vigil/internal/agent"
 	"github.com/vigil-cwpp/vigil/internal/alert"
 	"github.com/vigil-cwpp/vigil/internal/event"
 	"github.com/vigil-cwpp/vigil/internal/hub"
@@ -25,33 +25,9 @@ import (
 	"github.com/vigil-cwpp/vigil/internal/wire"
 )
 
-// responder is the agent side of respond and undo commands: a real
-// response.Responder in enforce mode.
-type responder struct{ r *response.Responder }
-
-func (h responder) Handle(ctx context.Context, c wire.Command) wire.CommandResult {
-	var rec response.Record
-	switch c.Kind {
-	case wire.CommandRespond:
-		var t response.Target
-		if err := json.Unmarshal(c.Target, &t); err != nil {
-			return wire.CommandResult{Error: "bad target: " + err.Error()}
-		}
-		rec = h.r.Do(ctx, response.Action(c.Action), t, c.Reason, true, false, c.Actor)
-	case wire.CommandUndo:
-		var err error
-		if rec, err = h.r.Undo(ctx, c.RecordID, c.Actor); err != nil {
-			return wire.CommandResult{Error: err.Error()}
-		}
-	default:
-		return wire.CommandResult{Error: "unsupported command " + c.Kind}
-	}
-	b, _ := json.Marshal(rec)
-	return wire.CommandResult{OK: rec.Outcome != response.OutcomeFailed, Error: rec.Error, Record: b}
-}
-
 // TestBrowserFreezeContainer is the console's headline: an alert from a
-// real container arrives from an agent over the real agent channel, the
+// real container arrives from an agent (internal/uplink with the agent's
+// command Handler) over the real agent channel (internal/hub), the
 // analyst opens it in the browser, clicks Freeze and confirms, the page
 // shows "freeze: done" and the container's cgroup freezer is FROZEN; the
 // Undo button on the response thaws it.
@@ -89,8 +65,9 @@ func TestBrowserFreezeContainer(t *testing.T) {
 		t.Fatalf("new container's freezer is %q", st)
 	}
 
-	// The agent: enroll with a one-time token, connect, run commands with
-	// a real Responder in enforce mode.
+	// The agent: enroll with a one-time token, connect, and run commands
+	// with the agent's own Handler over a Detector whose Responder acts
+	// for real (operator commands are enforced whatever the policy).
 	const token = "console-test-enroll-token"
 	if err := e.st.CreateEnrollToken(ctx, store.EnrollToken{Hash: hub.TokenHash(token), CreatedBy: "test", Created: time.Now(), Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -101,7 +78,8 @@ func TestBrowserFreezeContainer(t *testing.T) {
 	}
 	t.Cleanup(func() { resp.Close() })
 	c, err := uplink.New(uplink.Options{Server: ln.Addr().String(), StateDir: t.TempDir(), EnrollToken: token,
-		CAFingerprint: e.ca.Fingerprint(), Hostname: "console-test-host", Version: "test", Handler: responder{resp}, Logger: quiet})
+		CAFingerprint: e.ca.Fingerprint(), Hostname: "console-test-host", Version: "test", Logger: quiet,
+		Handler: agent.NewHandler(agent.NewDetector(agent.Detection{Responder: resp, Logger: quiet}), agent.HandlerOptions{Logger: quiet})})
 	if err != nil {
 		t.Fatalf("uplink.New: %v", err)
 	}
