@@ -3,6 +3,7 @@ package export
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -129,4 +130,47 @@ func BenchmarkPublishToHTTP(b *testing.B) {
 			m.Close(context.Background())
 		})
 	}
+}
+
+// BenchmarkPublishToSyslogTCP is end to end into a TCP listener that reads
+// and discards (CEF payload).
+func BenchmarkPublishToSyslogTCP(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	m, err := New(Config{Sinks: []SinkConfig{{Type: TypeSyslog, Address: l.Addr().String(), Format: "cef", Buffer: max(b.N, 10000)}}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	alerts := make([]store.Alert, 100)
+	for i := range alerts {
+		alerts[i] = testAlert(b, "x")
+	}
+	b.ResetTimer()
+	sent := 0
+	for sent < b.N {
+		n := min(100, b.N-sent)
+		m.Publish(&store.Batch{Alerts: alerts[:n]})
+		sent += n
+	}
+	for m.Stats()[0].Sent < uint64(b.N) {
+		if s := m.Stats()[0]; s.Dropped > 0 || s.Failed > 0 {
+			b.Fatalf("stats %+v", s)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	reportItems(b, b.N)
+	m.Close(context.Background())
 }

@@ -550,3 +550,27 @@ func applyQuery(c *SinkConfig, q url.Values) error {
 	}
 	return nil
 }
+
+// Load builds a Config from command-line specs (ParseSink syntax, each
+// checked) and, when configPath is not empty, the sinks of that YAML file,
+// file sinks first.
+func Load(specs []string, configPath string) (Config, error) {
+	var c Config
+	if configPath != "" {
+		var err error
+		if c, err = LoadConfig(configPath); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, s := range specs {
+		sc, err := ParseSink(s)
+		if err != nil {
+			return Config{}, err
+		}
+		if _, err := sc.withDefaults(); err != nil {
+			return Config{}, fmt.Errorf("export sink %q: %w", redact(s), err)
+		}
+		c.Sinks = append(c.Sinks, sc)
+	}
+	return c, nil
+}

@@ -137,3 +137,22 @@ func FuzzParseSink(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadMergesSpecsAndFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "export.yaml")
+	os.WriteFile(p, []byte("sinks:\n  - type: ocsf-file\n    path: /tmp/x.jsonl\n"), 0o600)
+	c, err := Load([]string{"syslog+tcp://h:514?format=cef"}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sinks) != 2 || c.Sinks[0].Type != TypeOCSFFile || c.Sinks[1].Format != "cef" {
+		t.Errorf("Load = %+v", c)
+	}
+	// A spec that parses but cannot work is refused here, not at New.
+	if _, err := Load([]string{"splunk-hec://h:8088"}, ""); err == nil || !strings.Contains(err.Error(), "token") {
+		t.Errorf("spec without a token: %v", err)
+	}
+	if c, err := Load(nil, ""); err != nil || len(c.Sinks) != 0 {
+		t.Errorf("no sinks: %+v %v", c, err)
+	}
+}
