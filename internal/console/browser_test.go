@@ -78,6 +78,16 @@ func TestBrowserLoginAndDashboard(t *testing.T) {
 	}
 	b.screenshot("dashboard")
 
+	// A new tab shares the session cookie but not sessionStorage: it
+	// picks the session up from /api/v1/me instead of asking to log in.
+	tab, closeTab := chromedp.NewContext(b.ctx)
+	tb := &browser{t: t, ctx: tab, base: b.base}
+	tb.open("/incidents", `[data-testid="incidents-table"]`)
+	if got := tb.text("#whoami"); got != "admin (admin)" {
+		t.Errorf("new tab whoami %q", got)
+	}
+	closeTab()
+
 	// Log out: back to the login page, and the API refuses the old session.
 	b.do(chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
 	b.open("/incidents", "#login-form")

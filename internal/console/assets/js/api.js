@@ -42,7 +42,7 @@ export async function request(method, path, body) {
   if (text) {
     try { data = JSON.parse(text); } catch { data = text; }
   }
-  if (res.status === 401 && path !== '/login') {
+  if (res.status === 401 && path !== '/login' && path !== '/me') {
     setSession(null);
     onUnauthorized();
     throw new APIError(401, 'not logged in');
@@ -62,6 +62,20 @@ export async function login(username, password) {
   const r = await request('POST', '/login', { username, password });
   setSession({ user: r.user || username, role: r.role || '', csrf: r.csrf || '' });
   return r;
+}
+
+// resume picks up a session the browser already has (a new tab: the
+// cookie is shared, sessionStorage is not) from GET /me. It reports
+// whether there is one.
+export async function resume() {
+  try {
+    const r = await request('GET', '/me');
+    if (!r || r.kind !== 'session') return false;
+    setSession({ user: r.user, role: r.role, csrf: r.csrf || '' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function logout() {

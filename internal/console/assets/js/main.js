@@ -46,7 +46,11 @@ async function render() {
   const main = document.getElementById('main');
   const path = location.pathname;
   const route = routes.find((r) => r.re.test(path));
-  const sess = api.session();
+  let sess = api.session();
+  if (route && !route.open && !sess && await api.resume()) {
+    if (gen !== generation) return;
+    sess = api.session();
+  }
   if (!route) {
     topbar(null);
     replace(main, h('h1', null, 'Not found'), h('p', null, 'No page at ', h('code', null, path), '.'));
