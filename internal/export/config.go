@@ -95,6 +95,13 @@ type SinkConfig struct {
 	MaxSize  int64 `yaml:"max_size"`
 	MaxFiles int   `yaml:"max_files"`
 
+	// Kinds limits the sink to these item kinds (alert, response,
+	// finding, compliance); empty sends all. MinPriority drops alerts
+	// less severe than this Falco priority (e.g. "warning" keeps
+	// emergency … warning); empty keeps all.
+	Kinds       []string `yaml:"kinds"`
+	MinPriority string   `yaml:"min_priority"`
+
 	// Buffer is how many items wait at most (default 10000); Batch how
 	// many are sent at once (default 500); Timeout bounds one attempt
 	// (default 10s); failed attempts are retried after BackoffMin doubling
@@ -227,6 +234,14 @@ func (c SinkConfig) withDefaults() (SinkConfig, error) {
 		return c, errors.New("sink type missing")
 	default:
 		return c, fmt.Errorf("unknown sink type %q (want syslog, splunk-hec, elasticsearch, ocsf-file, ocsf-http or webhook)", c.Type)
+	}
+	for _, k := range c.Kinds {
+		if k != KindAlert && k != KindResponse && k != KindFinding && k != KindCompliance {
+			return c, fmt.Errorf("kind %q: want alert, response, finding or compliance", k)
+		}
+	}
+	if c.MinPriority != "" && priorityRank(c.MinPriority) < 0 {
+		return c, fmt.Errorf("min_priority %q: want a Falco priority (emergency … debug)", c.MinPriority)
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return c, errors.New("tls cert and key go together")
@@ -525,6 +540,10 @@ func applyQuery(c *SinkConfig, q url.Values) error {
 			c.Secret = v
 		case "secret_env":
 			c.SecretEnv = v
+		case "kinds":
+			c.Kinds = strings.Split(v, ",")
+		case "min_priority":
+			c.MinPriority = v
 		case "max_size":
 			c.MaxSize, err = strconv.ParseInt(v, 10, 64)
 		case "max_files":
@@ -573,4 +592,21 @@ func Load(specs []string, configPath string) (Config, error) {
 		c.Sinks = append(c.Sinks, sc)
 	}
 	return c, nil
+}
+
+var priorities = []string{"emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug"}
+
+// priorityRank is a Falco priority's rank (0 emergency … 7 debug), -1 for
+// an unknown name; "info" is informational.
+func priorityRank(p string) int {
+	p = strings.ToLower(p)
+	if p == "info" {
+		p = "informational"
+	}
+	for i, q := range priorities {
+		if q == p {
+			return i
+		}
+	}
+	return -1
 }

@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -181,6 +182,49 @@ func TestNewRefusesBadSinks(t *testing.T) {
 		if m, err := New(Config{Sinks: []SinkConfig{c}}, nil); err == nil {
 			m.Close(context.Background())
 			t.Errorf("New(%+v) succeeded", c)
+		}
+	}
+}
+
+func TestSinkFilters(t *testing.T) {
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var docs []map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&docs); err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		for _, d := range docs {
+			if d["kind"] == "alert" && d["alert"].(map[string]any)["priority"] != "critical" {
+				w.WriteHeader(400) // the filter let a warning through
+				return
+			}
+		}
+		got.Add(int64(len(docs)))
+	}))
+	defer srv.Close()
+	c, err := ParseSink("webhook+http://" + srv.Listener.Addr().String() + "/?secret=s&kinds=alert,finding&min_priority=critical")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := runSink(t, c)
+	b := testBatch(t)
+	warn := testAlert(t, "warn")
+	warn.Priority, warn.Severity = "warning", 4
+	b.Alerts = append(b.Alerts, warn)
+	m.Publish(b)
+	waitFor(t, "delivery", func() bool { return m.Stats()[0].Sent == 3 })
+	if s := m.Stats()[0]; got.Load() != 3 || s.Dropped != 0 || s.Failed != 0 {
+		t.Errorf("receiver got %d, stats %+v: want the critical alert and the 2 findings", got.Load(), s)
+	}
+	for _, bad := range []string{"kinds=alerts", "min_priority=urgent"} {
+		c, err := ParseSink("webhook+https://h/?secret=s&" + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := New(Config{Sinks: []SinkConfig{c}}, nil); err == nil {
+			m.Close(context.Background())
+			t.Errorf("%s accepted", bad)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -51,6 +52,11 @@ type runner struct {
 	// leftover counts items dropped because Close's context ended.
 	leftover int
 
+	// filtered: Kinds or MinPriority is set; minRank is MinPriority's
+	// rank, -1 without one.
+	filtered bool
+	minRank  int
+
 	wake     chan struct{}
 	stopping chan struct{}
 	stopOnce sync.Once
@@ -60,8 +66,13 @@ type runner struct {
 }
 
 func newRunner(cfg SinkConfig, s sender, log *slog.Logger) *runner {
+	rank := -1
+	if cfg.MinPriority != "" {
+		rank = priorityRank(cfg.MinPriority)
+	}
 	return &runner{
 		cfg: cfg, sender: s, log: log,
+		filtered: len(cfg.Kinds) > 0 || rank >= 0, minRank: rank,
 		buf:      make([]*Item, cfg.Buffer),
 		st:       SinkStats{Name: cfg.Name, Type: cfg.Type},
 		wake:     make(chan struct{}, 1),
@@ -70,11 +81,25 @@ func newRunner(cfg SinkConfig, s sender, log *slog.Logger) *runner {
 	}
 }
 
+// wants reports whether the sink's filters keep it.
+func (r *runner) wants(it *Item) bool {
+	if len(r.cfg.Kinds) > 0 && !slices.Contains(r.cfg.Kinds, it.Kind) {
+		return false
+	}
+	if r.minRank >= 0 && it.Kind == KindAlert && it.Alert.Severity > r.minRank {
+		return false
+	}
+	return true
+}
+
 // push appends items, pushing the oldest out when the buffer is full.
 func (r *runner) push(items []*Item) {
 	r.mu.Lock()
 	c := len(r.buf)
 	for _, it := range items {
+		if r.filtered && !r.wants(it) {
+			continue
+		}
 		if r.n == c {
 			r.buf[r.head] = nil
 			r.head = (r.head + 1) % c
