@@ -78,6 +78,18 @@ func TestBrowserLoginAndDashboard(t *testing.T) {
 	}
 	b.screenshot("dashboard")
 
+	b.open("/agents", `[data-testid="agents-table"]`)
+	if got := b.text(`[data-testid="agent-agent-1"]`); !strings.Contains(got, "node-1") || !strings.Contains(got, "connected") || strings.Contains(got, "disconnected") {
+		t.Errorf("agent row %q, want node-1 connected", got)
+	}
+	b.open("/compliance", `[data-testid="compliance-table"]`)
+	if got := b.text(`[data-testid="compliance-5.4"]`); !strings.Contains(got, "privileged containers") || !strings.Contains(got, "fail") {
+		t.Errorf("compliance row %q", got)
+	}
+	if got := b.text(`[data-testid="compliance-summary"]`); got != "fail 1 · manual 1" {
+		t.Errorf("compliance summary %q", got)
+	}
+
 	// A new tab shares the session cookie but not sessionStorage: it
 	// picks the session up from /api/v1/me instead of asking to log in.
 	tab, closeTab := chromedp.NewContext(b.ctx)

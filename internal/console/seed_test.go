@@ -140,6 +140,10 @@ func seed(t *testing.T, st store.Store) seeded {
 			ID: newID(t), Time: now.Add(-40 * time.Minute), Target: "alpine:3.20", ImageDigest: cleanDigest, Source: "agent:agent-1",
 			Summary: store.ScanSummary{Packages: 15}, Report: json.RawMessage(`{}`),
 		}},
+		Compliance: []store.ComplianceResult{
+			{ID: newID(t), AgentID: "agent-1", Time: now, Benchmark: "CIS Docker 1.6", CheckID: "5.4", Title: "Ensure that privileged containers are not used", Status: "fail"},
+			{ID: newID(t), AgentID: "agent-1", Time: now, Benchmark: "CIS Docker 1.6", CheckID: "2.1", Title: "Run the Docker daemon as a non-root user, if possible", Status: "manual"},
+		},
 		Profiles: []store.Profile{{AgentID: "agent-1", Class: "web", Mode: "monitor", Updated: now, Data: profileJSON(now)}},
 	}
 	if _, err := st.Apply(ctx, b); err != nil {

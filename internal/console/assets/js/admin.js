@@ -34,6 +34,22 @@ export async function agentsPage(main) {
   ], agents, { testid: 'agents-table', rowid: (a) => 'agent-' + a.id, empty: 'No agent enrolled. Create an enrollment token on the Admin page.' }));
 }
 
+export async function compliancePage(main) {
+  const rows = list(await get('/compliance' + query({ limit: 1000 })), 'results');
+  const counts = {};
+  for (const r of rows) counts[r.status] = (counts[r.status] || 0) + 1;
+  replace(main, h('h1', null, 'Compliance'),
+    rows.length ? h('p', { testid: 'compliance-summary' }, ['pass', 'fail', 'warn', 'manual'].filter((k) => counts[k]).map((k) => `${k} ${counts[k]}`).join(' · ')) : null,
+    table([
+      ['Time', (r) => fmtTime(r.time)],
+      ['Benchmark', (r) => r.benchmark],
+      ['Check', (r) => r.check_id],
+      ['Title', (r) => r.title],
+      ['Status', (r) => h('span', { class: 'status-' + r.status }, r.status)],
+      ['Agent', (r) => r.agent_id || ''],
+    ], rows, { testid: 'compliance-table', rowid: (r) => 'compliance-' + r.check_id, empty: 'No compliance results reported yet.' }));
+}
+
 export async function auditPage(main) {
   const rows = list(await get('/audit' + query({ limit: 500 })), 'entries');
   replace(main, h('h1', null, 'Audit log'), table([

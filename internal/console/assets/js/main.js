@@ -10,7 +10,7 @@ import { alertsPage, alertPage } from './alerts.js';
 import { incidentsPage, incidentPage } from './incidents.js';
 import { inventoryPage, imagePage } from './inventory.js';
 import { profilesPage } from './profiles.js';
-import { responsesPage, agentsPage, auditPage, adminPage } from './admin.js';
+import { responsesPage, agentsPage, compliancePage, auditPage, adminPage } from './admin.js';
 
 // Each route: a path pattern, the nav entry (if any) and the page. A page
 // is async (main, params, query) → optional cleanup function.
@@ -26,6 +26,7 @@ const routes = [
   { re: /^\/profiles$/, nav: 'Profiles', href: '/profiles', page: profilesPage },
   { re: /^\/responses$/, nav: 'Responses', href: '/responses', page: responsesPage },
   { re: /^\/agents$/, nav: 'Agents', href: '/agents', page: agentsPage },
+  { re: /^\/compliance$/, nav: 'Compliance', href: '/compliance', page: compliancePage },
   { re: /^\/audit$/, nav: 'Audit', href: '/audit', page: auditPage, admin: true },
   { re: /^\/admin$/, nav: 'Admin', href: '/admin', page: adminPage, admin: true },
 ];
