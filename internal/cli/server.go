@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,6 +77,52 @@ STATE-DIR/admin-password (mode 0600).`,
 		},
 	}
 	c.register(cmd)
+	cmd.AddCommand(newEnrollTokenCmd(g))
+	return cmd
+}
+
+// newEnrollTokenCmd makes a one-time enrollment token on the server's host,
+// straight in its store (the API's POST /api/v1/enroll-tokens does the
+// same for a remote admin).
+func newEnrollTokenCmd(g *globals) *cobra.Command {
+	var (
+		stateDir, dsn string
+		ttl           time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "enroll-token",
+		Short: "Print a one-time token an agent enrolls with (vigil agent --enroll-token)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if dsn == "" {
+				dsn = "sqlite:" + filepath.Join(stateDir, "vigil.db")
+			}
+			st, err := store.Open(ctx, dsn)
+			if err != nil {
+				return &exitError{ExitError, err}
+			}
+			defer st.Close()
+			actor := "cli"
+			if u := os.Getenv("SUDO_USER"); u != "" {
+				actor = "cli:" + u
+			} else if u := os.Getenv("USER"); u != "" {
+				actor = "cli:" + u
+			}
+			tok, err := server.IssueEnrollToken(ctx, st, actor, ttl, time.Now())
+			if err != nil {
+				return &exitError{ExitError, err}
+			}
+			fmt.Fprintln(g.stdout, tok)
+			if !g.quiet {
+				fmt.Fprintf(g.stderr, "vigil: the token works once, until %s\n", time.Now().Add(ttl).UTC().Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state-dir", "/var/lib/vigil-server", "the server's state directory")
+	cmd.Flags().StringVar(&dsn, "store", "", "the server's store (default sqlite:STATE-DIR/vigil.db)")
+	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token is valid")
 	return cmd
 }
 
@@ -267,5 +312,3 @@ func (p *platform) close() {
 func tlsPinned(ca *pki.CA) *tls.Config {
 	return pki.PinnedTLS(ca.Fingerprint())
 }
-
-var _ = strings.TrimSpace

@@ -14,14 +14,23 @@ import (
 // machine (`vigil up` enrolls its local agent with it) and audits it as
 // actor's. The token is returned once; the store keeps its hash.
 func (s *Server) NewEnrollToken(ctx context.Context, actor string, ttl time.Duration) (string, error) {
-	now := s.o.Now().UTC()
+	return IssueEnrollToken(ctx, s.o.Store, actor, ttl, s.o.Now())
+}
+
+// IssueEnrollToken creates a one-time enrollment token valid for ttl from
+// now directly in st, audited as actor's: `vigil server enroll-token` on
+// the server's host uses it without a running server.
+func IssueEnrollToken(ctx context.Context, st store.Store, actor string, ttl time.Duration, now time.Time) (string, error) {
+	now = now.UTC()
 	tok := "vigil-enroll-" + randomToken(32)
 	t := store.EnrollToken{Hash: hashSecret(tok), CreatedBy: actor, Created: now, Expires: now.Add(ttl)}
-	if err := s.o.Store.CreateEnrollToken(ctx, t); err != nil {
+	if err := st.CreateEnrollToken(ctx, t); err != nil {
 		return "", fmt.Errorf("creating an enrollment token: %w", err)
 	}
-	s.o.Store.Audit(ctx, store.AuditEntry{Time: now, Actor: actor, Action: "create-enroll-token", Target: t.Hash[:12],
-		Detail: "expires " + t.Expires.Format(time.RFC3339), OK: true})
+	if err := st.Audit(ctx, store.AuditEntry{Time: now, Actor: actor, Action: "create-enroll-token", Target: t.Hash[:12],
+		Detail: "expires " + t.Expires.Format(time.RFC3339), OK: true}); err != nil {
+		return "", fmt.Errorf("auditing the enrollment token: %w", err)
+	}
 	return tok, nil
 }
 
