@@ -286,6 +286,24 @@ var responseActions = map[response.Action]bool{
 	response.Isolate: true, response.Unisolate: true, response.Stop: true,
 }
 
+// parseTarget reads a respond command's target: one JSON object with
+// response.Target's fields only.
+func parseTarget(b []byte) (response.Target, error) {
+	var t response.Target
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return t, fmt.Errorf("respond: target %.64q: %w", b, err)
+	}
+	if dec.More() {
+		return t, fmt.Errorf("respond: target %.64q: more than one JSON value", b)
+	}
+	if t.PID < 0 {
+		return t, fmt.Errorf("respond: target PID %d", t.PID)
+	}
+	return t, nil
+}
+
 // Handle runs c. A respond or undo is enforced whatever the policy's mode
 // (an operator asked for it) and recorded with the command's actor; its
 // record comes back in the result (and goes up as a response record
@@ -322,11 +340,9 @@ func (h *Handler) Handle(ctx context.Context, c wire.Command) wire.CommandResult
 			if !responseActions[act] {
 				return fail(fmt.Errorf("respond: unknown action %q", c.Action))
 			}
-			var t response.Target
-			dec := json.NewDecoder(bytes.NewReader(c.Target))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&t); err != nil {
-				return fail(fmt.Errorf("respond: target %.64q: %w", c.Target, err))
+			t, err := parseTarget(c.Target)
+			if err != nil {
+				return fail(err)
 			}
 			reason := c.Reason
 			if reason == "" {

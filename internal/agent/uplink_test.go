@@ -229,3 +229,18 @@ func TestHandlerRules(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseTarget: a respond command's target from the server is refused
+// with an error or read, never a panic; what is read has no negative PID.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{`{"container_id":"abc"}`, `{"pid":12,"start_time":"2024-01-01T00:00:00Z"}`, `{"pid":-1}`,
+		`{"x":1}`, `{} {}`, `null`, `[`, `{"pid":1e99}`, `{"container_id":"a","runtime":"docker","class":"c"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tg, err := parseTarget(b)
+		if err == nil && tg.PID < 0 {
+			t.Fatalf("negative PID accepted from %q", b)
+		}
+	})
+}

@@ -217,6 +217,9 @@ func (s *Spool) Send(kind string, v any) error {
 // append queues data, which must be valid JSON and is not retained by the
 // caller.
 func (s *Spool) append(kind string, data []byte) error {
+	if kind == "" || len(kind) > 255 {
+		return fmt.Errorf("spooling: record kind %.32q: empty or over 255 bytes", kind)
+	}
 	if len(data)+len(kind)+16 > s.o.MaxRecord {
 		return fmt.Errorf("spooling a %s of %d bytes: %w (max %d)", kind, len(data), ErrTooLarge, s.o.MaxRecord)
 	}
