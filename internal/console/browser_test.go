@@ -190,6 +190,14 @@ func TestBrowserAlertPage(t *testing.T) {
 		t.Errorf("a refused kill shows as %q, want the error style; text %q", cls, b.text("#response-result"))
 	}
 
+	// The incident list, and its priority filter.
+	b.open("/incidents", `[data-testid="incident-row-`+s.incident+`"]`)
+	if got := b.text(`[data-testid="incident-row-` + s.incident + `"]`); !strings.Contains(got, "T1059.004") || !strings.Contains(got, "web-1") {
+		t.Errorf("incident row %q", got)
+	}
+	b.do(chromedp.SetValue(chromedp.CSS("#i-severity"), "emergency"), chromedp.Click(chromedp.CSS("#i-apply")))
+	b.waitText("#incidents-body", "No incidents match.")
+
 	// The incident page shows the technique chain and the alert.
 	b.open("/incidents/"+s.incident, `[data-testid="technique-chain"]`)
 	if got := b.text(`[data-testid="technique-chain"]`); got != "T1059.004" {
