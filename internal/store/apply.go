@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -126,6 +127,9 @@ func (s *db) write(ctx context.Context, tx *sql.Tx, b *Batch) error {
 		})
 		if err != nil {
 			return fmt.Errorf("alerts: %w", err)
+		}
+		if err := s.countAlerts(ctx, tx, b.Alerts); err != nil {
+			return fmt.Errorf("alert counts: %w", err)
 		}
 	}
 	for i := range b.AlertUpdates {
@@ -355,4 +359,93 @@ func severityRank(s string) int {
 		return 4
 	}
 	return 5
+}
+
+// countKey is one row of alert_counts (hour false) or alert_counts_hour.
+type countKey struct {
+	hour bool
+	dim  string
+	t    int64 // minute or hour since the Unix epoch
+	name string
+}
+
+// alertCounts are increments of the dashboard's counts.
+type alertCounts map[countKey]int64
+
+// workloadOf names an alert's workload on the dashboard: the container
+// name, else the container ID, else "host:<host>".
+func workloadOf(a *Alert) string {
+	switch {
+	case a.ContainerName != "":
+		return a.ContainerName
+	case a.ContainerID != "":
+		return a.ContainerID
+	}
+	return "host:" + a.Host
+}
+
+// add counts one new alert (none without a time).
+func (c alertCounts) add(a *Alert) {
+	if a.Time.IsZero() {
+		return
+	}
+	minute := floorDiv(a.Time.Unix(), 60)
+	hour := floorDiv(minute, 60)
+	inc := func(dim, name string) {
+		c[countKey{false, dim, minute, name}]++
+		c[countKey{true, dim, hour, name}]++
+	}
+	inc("p", a.Priority)
+	inc("r", a.Rule)
+	inc("w", workloadOf(a))
+	seen := map[string]bool{}
+	for _, t := range a.Techniques {
+		if !seen[t] {
+			seen[t] = true
+			inc("t", t)
+		}
+	}
+}
+
+// countAlerts adds new alerts to the dashboard's counts.
+func (s *db) countAlerts(ctx context.Context, tx *sql.Tx, as []Alert) error {
+	c := alertCounts{}
+	for i := range as {
+		c.add(&as[i])
+	}
+	return s.writeCounts(ctx, tx, c)
+}
+
+func (s *db) writeCounts(ctx context.Context, tx *sql.Tx, c alertCounts) error {
+	for _, hour := range []bool{false, true} {
+		var keys []countKey
+		for k := range c {
+			if k.hour == hour {
+				keys = append(keys, k)
+			}
+		}
+		// A fixed order: concurrent batches lock rows in the same order.
+		slices.SortFunc(keys, func(a, b countKey) int {
+			if c := strings.Compare(a.dim, b.dim); c != 0 {
+				return c
+			}
+			if a.t != b.t {
+				return cmp.Compare(a.t, b.t)
+			}
+			return strings.Compare(a.name, b.name)
+		})
+		table, col := "alert_counts", "minute"
+		if hour {
+			table, col = "alert_counts_hour", "hour"
+		}
+		err := s.insert(ctx, tx, table, "dim, "+col+", name, n", " ON CONFLICT (dim, "+col+", name) DO UPDATE SET n = "+table+".n + excluded.n",
+			len(keys), func(dst []any, i int) []any {
+				k := keys[i]
+				return append(dst, k.dim, k.t, k.name, c[k])
+			})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

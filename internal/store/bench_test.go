@@ -87,3 +87,59 @@ func BenchmarkApplyAlerts(b *testing.B) {
 		benchApply(b, vigiltest.Postgres(b))
 	})
 }
+
+// BenchmarkDashboard is the console's reads while the store holds 50,000
+// alerts over 24 hours: the dashboard's AlertStats and the first page of
+// the alert list, filtered and not.
+func BenchmarkDashboard(b *testing.B) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, "sqlite:"+b.TempDir()+"/vigil.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC()
+	rules := []string{"Terminal shell in container", "Drop and execute new binary in container", "Read sensitive file untrusted", "Outbound connection to C2 server"}
+	for n := range 500 {
+		bt := &store.Batch{Alerts: make([]store.Alert, 100)}
+		for i := range bt.Alerts {
+			k := n*100 + i
+			a := alert("bench", now.Add(-24*time.Hour+time.Duration(k)*1728*time.Millisecond), rules[k%len(rules)], k%8)
+			a.ContainerID, a.ContainerName = fmt.Sprintf("%012x", k%50), fmt.Sprint("web-", k%50)
+			a.Raw = benchRaw
+			bt.Alerts[i] = a
+		}
+		if _, err := s.Apply(ctx, bt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("AlertStats24h", func(b *testing.B) {
+		for b.Loop() {
+			st, err := s.AlertStats(ctx, now.Add(-24*time.Hour), time.Hour)
+			if err != nil || st.Total != 50000 {
+				b.Fatal(st.Total, err)
+			}
+		}
+	})
+	b.Run("AlertsFirstPage", func(b *testing.B) {
+		for b.Loop() {
+			if as, err := s.Alerts(ctx, store.AlertFilter{Limit: 100}); err != nil || len(as) != 100 {
+				b.Fatal(len(as), err)
+			}
+		}
+	})
+	b.Run("AlertsRuleAndSeverity", func(b *testing.B) {
+		for b.Loop() {
+			if as, err := s.Alerts(ctx, store.AlertFilter{Rule: rules[1], MaxSeverity: 4, HasSeverity: true, Limit: 100}); err != nil || len(as) != 100 {
+				b.Fatal(len(as), err)
+			}
+		}
+	})
+	b.Run("AlertsWorkload", func(b *testing.B) {
+		for b.Loop() {
+			if as, err := s.Alerts(ctx, store.AlertFilter{Workload: "web-7", Limit: 100}); err != nil || len(as) != 100 {
+				b.Fatal(len(as), err)
+			}
+		}
+	})
+}

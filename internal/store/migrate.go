@@ -117,6 +117,11 @@ func (s *db) migrateOne(ctx context.Context, m migration) error {
 			return fmt.Errorf("%w\n%s", err, st)
 		}
 	}
+	if step := migrationSteps[m.version]; step != nil {
+		if err := step(ctx, s, tx); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, s.d.rebind("INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, "+s.now()+")"), m.version, m.name); err != nil {
 		return err
 	}
@@ -136,4 +141,34 @@ func (s *db) SchemaVersion(ctx context.Context) (int, error) {
 	var v sql.NullInt64
 	err := s.r.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v)
 	return int(v.Int64), err
+}
+
+// migrationSteps are Go steps run after a version's SQL, in its
+// transaction.
+var migrationSteps = map[int]func(context.Context, *db, *sql.Tx) error{
+	2: backfillAlertCounts,
+}
+
+// backfillAlertCounts counts the alerts stored before alert_counts existed.
+func backfillAlertCounts(ctx context.Context, s *db, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "SELECT time, priority, rule, container_name, container_id, host, techniques FROM alerts WHERE time IS NOT NULL")
+	if err != nil {
+		return err
+	}
+	c := alertCounts{}
+	err = func() error {
+		defer rows.Close()
+		for rows.Next() {
+			var a Alert
+			if err := rows.Scan(timeCol{&a.Time}, &a.Priority, &a.Rule, &a.ContainerName, &a.ContainerID, &a.Host, jsonCol{&a.Techniques}); err != nil {
+				return err
+			}
+			c.add(&a)
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		return err
+	}
+	return s.writeCounts(ctx, tx, c)
 }

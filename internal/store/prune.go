@@ -37,6 +37,15 @@ func (s *db) Prune(ctx context.Context, r Retention, now time.Time) (int64, erro
 		if err := del("alerts", "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE time < ? AND (last_seen IS NULL OR last_seen < ?) LIMIT "+chunk+")", c, c); err != nil {
 			return total, err
 		}
+		// The dashboard's counts of minutes and whole hours before the
+		// cutoff (not in the total).
+		m := floorDiv(now.Add(-r.Alerts).Unix(), 60)
+		if _, err := s.exec(ctx, "DELETE FROM alert_counts WHERE minute < ?", m); err != nil {
+			return total, fmt.Errorf("pruning alert counts: %w", err)
+		}
+		if _, err := s.exec(ctx, "DELETE FROM alert_counts_hour WHERE hour < ?", floorDiv(m, 60)); err != nil {
+			return total, fmt.Errorf("pruning alert counts: %w", err)
+		}
 		if err := del("incidents", "DELETE FROM incidents WHERE id IN (SELECT id FROM incidents WHERE last_seen < ? LIMIT "+chunk+")", c); err != nil {
 			return total, err
 		}

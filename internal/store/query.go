@@ -135,31 +135,30 @@ func (s *db) Alert(ctx context.Context, id string) (Alert, error) {
 	return one(s, ctx, "alert "+id, scanAlert, "SELECT "+alertCols+" FROM alerts WHERE id = ?", id)
 }
 
-// workloadExpr names an alert's workload for the dashboard.
-const workloadExpr = "CASE WHEN container_name <> '' THEN container_name WHEN container_id <> '' THEN container_id ELSE 'host:' || host END"
-
 const topN = 10
 
-// AlertStats summarises alerts whose Time is at or after since. Rows are
-// counted (one per deduplicated alert, whatever its Count). Buckets are
-// aligned to multiples of bucket since the Unix epoch (at least a second;
-// default an hour) and run without gaps from since's bucket to the newest
+// AlertStats summarises alerts whose Time is at or after since, at the
+// resolution of a minute. It reads the counts Apply keeps per minute and
+// per hour (alert_counts, alert_counts_hour), never the alert rows, so its
+// cost does not grow with the number of alerts: whole hours come from the
+// hourly counts, the minutes before since's first whole hour from the
+// per-minute ones. since is rounded down to its minute, bucket up to whole
+// minutes (default an hour). Rows are counted (one per deduplicated alert,
+// whatever its Count). Buckets are aligned to multiples of bucket since
+// the Unix epoch and run without gaps from since's bucket to the newest
 // one holding alerts.
 func (s *db) AlertStats(ctx context.Context, since time.Time, bucket time.Duration) (AlertStats, error) {
 	st := AlertStats{ByPriority: map[string]int{}, Buckets: []Bucket{}, TopRules: []Count{}, TopTechniques: []Count{}, TopWorkloads: []Count{}}
 	if bucket <= 0 {
 		bucket = time.Hour
 	}
-	bs := max(int64(1), int64(bucket/time.Second))
-	var w where
-	if !since.IsZero() {
-		w.add("time >= ?", s.d.ts(since))
-	}
+	bm := max(int64(1), int64((bucket+time.Minute-1)/time.Minute)) // minutes a bucket
 	fail := func(err error) (AlertStats, error) { return AlertStats{}, fmt.Errorf("alert stats: %w", err) }
 
 	// Buckets by priority; the per-priority totals follow from them.
-	rows, err := s.query(ctx, "SELECT "+s.d.epoch("time")+" / ? AS b, priority, count(*) FROM alerts"+w.String()+" GROUP BY 1, 2 ORDER BY 1",
-		append([]any{bs}, w.args...)...)
+	sub, args := countsSince("p", since, bm%60 == 0)
+	rows, err := s.query(ctx, "SELECT minute / ?, name, CAST(sum(n) AS BIGINT) FROM ("+sub+") u GROUP BY 1, 2 ORDER BY 1",
+		append([]any{bm}, args...)...)
 	if err != nil {
 		return fail(err)
 	}
@@ -188,9 +187,10 @@ func (s *db) AlertStats(ctx context.Context, since time.Time, bucket time.Durati
 		st.ByPriority[v.prio] += v.n
 		st.Total += v.n
 	}
+	start := func(k int64) time.Time { return time.Unix(k*bm*60, 0).UTC() }
 	if len(bps) > 0 {
 		if !since.IsZero() {
-			first = min(first, since.Unix()/bs)
+			first = min(first, floorDiv(floorDiv(since.Unix(), 60), bm))
 		}
 		if last-first > 10000 { // too many to fill: only the buckets holding alerts
 			keys := make([]int64, 0, len(byBucket))
@@ -199,7 +199,7 @@ func (s *db) AlertStats(ctx context.Context, since time.Time, bucket time.Durati
 			}
 			sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 			for _, k := range keys {
-				st.Buckets = append(st.Buckets, Bucket{Start: time.Unix(k*bs, 0).UTC(), Counts: byBucket[k]})
+				st.Buckets = append(st.Buckets, Bucket{Start: start(k), Counts: byBucket[k]})
 			}
 		} else {
 			for k := first; k <= last; k++ {
@@ -207,58 +207,59 @@ func (s *db) AlertStats(ctx context.Context, since time.Time, bucket time.Durati
 				if c == nil {
 					c = map[string]int{}
 				}
-				st.Buckets = append(st.Buckets, Bucket{Start: time.Unix(k*bs, 0).UTC(), Counts: c})
+				st.Buckets = append(st.Buckets, Bucket{Start: start(k), Counts: c})
 			}
 		}
 	}
 
 	scanCount := func(r *sql.Rows, c *Count) error { return r.Scan(&c.Name, &c.Count) }
-	if rows, err = s.query(ctx, "SELECT rule, count(*) FROM alerts"+w.String()+" GROUP BY rule ORDER BY 2 DESC, 1 LIMIT ?", append(w.args, topN)...); err != nil {
-		return fail(err)
-	}
-	if st.TopRules, err = collect(rows, scanCount); err != nil {
-		return fail(err)
-	}
-	if rows, err = s.query(ctx, "SELECT "+workloadExpr+", count(*) FROM alerts"+w.String()+" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", append(w.args, topN)...); err != nil {
-		return fail(err)
-	}
-	if st.TopWorkloads, err = collect(rows, scanCount); err != nil {
-		return fail(err)
-	}
-	// Techniques are a JSON list per alert: group by the list, then count
-	// each technique here (few distinct lists, and no JSON functions that
-	// differ between engines).
-	tw := w
-	tw.conds = append(append([]string(nil), w.conds...), "techniques IS NOT NULL")
-	if rows, err = s.query(ctx, "SELECT techniques, count(*) FROM alerts"+tw.String()+" GROUP BY techniques", tw.args...); err != nil {
-		return fail(err)
-	}
-	type tl struct {
-		list []string
-		n    int
-	}
-	tls, err := collect(rows, func(r *sql.Rows, v *tl) error { return r.Scan(jsonCol{&v.list}, &v.n) })
-	if err != nil {
-		return fail(err)
-	}
-	byTech := map[string]int{}
-	for _, v := range tls {
-		seen := map[string]bool{}
-		for _, t := range v.list {
-			if !seen[t] {
-				seen[t] = true
-				byTech[t] += v.n
-			}
+	for _, top := range []struct {
+		dim string
+		dst *[]Count
+	}{{"r", &st.TopRules}, {"w", &st.TopWorkloads}, {"t", &st.TopTechniques}} {
+		sub, args := countsSince(top.dim, since, true)
+		rows, err = s.query(ctx, "SELECT name, CAST(sum(n) AS BIGINT) FROM ("+sub+") u GROUP BY name ORDER BY 2 DESC, 1 LIMIT ?", append(args, topN)...)
+		if err != nil {
+			return fail(err)
+		}
+		if *top.dst, err = collect(rows, scanCount); err != nil {
+			return fail(err)
+		}
+		if *top.dst == nil {
+			*top.dst = []Count{}
 		}
 	}
-	st.TopTechniques = top(byTech, topN)
-	if st.TopRules == nil {
-		st.TopRules = []Count{}
-	}
-	if st.TopWorkloads == nil {
-		st.TopWorkloads = []Count{}
-	}
 	return st, nil
+}
+
+// countsSince selects (minute, name, n) rows of one dimension's counts from
+// since's minute on: whole hours from the hourly counts when hours may be
+// used, the rest from the per-minute counts.
+func countsSince(dim string, since time.Time, hours bool) (string, []any) {
+	const (
+		byHour   = "SELECT hour * 60 AS minute, name, n FROM alert_counts_hour WHERE dim = ?"
+		byMinute = "SELECT minute, name, n FROM alert_counts WHERE dim = ?"
+	)
+	switch {
+	case since.IsZero() && hours:
+		return byHour, []any{dim}
+	case since.IsZero():
+		return byMinute, []any{dim}
+	case !hours:
+		return byMinute + " AND minute >= ?", []any{dim, floorDiv(since.Unix(), 60)}
+	}
+	m := floorDiv(since.Unix(), 60)
+	h := floorDiv(m+59, 60) // the first whole hour
+	return byHour + " AND hour >= ? UNION ALL " + byMinute + " AND minute >= ? AND minute < ?", []any{dim, h, dim, m, h * 60}
+}
+
+// floorDiv is a / b rounded towards minus infinity.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
 }
 
 // top returns the n largest counts, ties by name.

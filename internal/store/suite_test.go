@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -69,6 +71,7 @@ func runSuite(t *testing.T, eng engine) {
 		{"Audit", testAudit},
 		{"Prune", testPrune},
 		{"Migrations", testMigrations},
+		{"MigrationBackfillsAlertStats", testMigrationBackfill},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, eng) })
@@ -436,6 +439,25 @@ func testAlertStats(t *testing.T, eng engine) {
 	}
 	if d := cmp.Diff(want, st); d != "" {
 		t.Fatalf("AlertStats (-want +got):\n%s", d)
+	}
+	// Since in the middle of an hour: that hour's minutes, then whole hours.
+	st, err = s.AlertStats(ctx, since.Add(5*time.Minute), time.Hour)
+	must(t, err)
+	want = store.AlertStats{
+		Total: 3,
+		Buckets: []store.Bucket{
+			{Start: h(0), Counts: map[string]int{"warning": 1, "critical": 1}},
+			{Start: h(1), Counts: map[string]int{}},
+			{Start: h(2), Counts: map[string]int{}},
+			{Start: h(3), Counts: map[string]int{"critical": 1}},
+		},
+		ByPriority:    map[string]int{"warning": 1, "critical": 2},
+		TopRules:      []store.Count{{Name: "shell", Count: 2}, {Name: "miner", Count: 1}},
+		TopTechniques: []store.Count{{Name: "T1059", Count: 2}, {Name: "T1496", Count: 1}},
+		TopWorkloads:  []store.Count{{Name: "db", Count: 1}, {Name: "host:host-ag", Count: 1}, {Name: "web", Count: 1}},
+	}
+	if d := cmp.Diff(want, st); d != "" {
+		t.Fatalf("AlertStats since mid-hour (-want +got):\n%s", d)
 	}
 	// Everything, 10-minute buckets.
 	st, err = s.AlertStats(ctx, time.Time{}, 10*time.Minute)
@@ -885,8 +907,77 @@ func testMigrations(t *testing.T, eng engine) {
 		v, err := s.(interface {
 			SchemaVersion(context.Context) (int, error)
 		}).SchemaVersion(ctx)
-		if err != nil || v != 1 {
-			t.Fatalf("SchemaVersion = %d, %v", v, err)
+		if err != nil || v != latestMigration(t) {
+			t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latestMigration(t))
 		}
+	}
+}
+
+func latestMigration(t *testing.T) int {
+	m, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(m) == 0 {
+		t.Fatalf("no migrations: %v", err)
+	}
+	var v int
+	fmt.Sscanf(filepath.Base(m[len(m)-1]), "%d_", &v)
+	return v
+}
+
+// rawDB opens the store's database directly, as an operator would.
+func rawDB(t *testing.T, dsn string) (*sql.DB, func(string) string) {
+	t.Helper()
+	driver, name, rebind := "sqlite", strings.TrimPrefix(dsn, "sqlite:"), func(q string) string { return q }
+	if strings.HasPrefix(dsn, "postgres") {
+		driver, name = "pgx", dsn
+		rebind = func(q string) string { return strings.Replace(q, "?", "$1", 1) }
+	}
+	db, err := sql.Open(driver, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, rebind
+}
+
+// A database at version 1 (alerts, no per-minute counts) migrated to the
+// newest version gets counts for the alerts it holds.
+func testMigrationBackfill(t *testing.T, eng engine) {
+	ctx := context.Background()
+	dsn := eng(t)
+	s := open(t, dsn)
+	var as []store.Alert
+	for i := range 50 {
+		a := alert("ag", base.Add(time.Duration(i)*17*time.Second), fmt.Sprint("rule", i%4), i%8)
+		if i%3 == 0 {
+			a.ContainerID, a.ContainerName = "c0ffee", fmt.Sprint("web", i%2)
+		}
+		if i%5 == 0 {
+			a.Techniques = nil
+		}
+		as = append(as, a)
+	}
+	_, err := s.Apply(ctx, &store.Batch{Alerts: as})
+	must(t, err)
+	want, err := s.AlertStats(ctx, base.Add(-time.Hour), 5*time.Minute)
+	must(t, err)
+	if want.Total != 50 {
+		t.Fatalf("Total %d, want 50", want.Total)
+	}
+	must(t, s.Close())
+	db, rebind := rawDB(t, dsn)
+	for _, q := range []string{"DROP TABLE alert_counts", "DROP TABLE alert_counts_hour", rebind("DELETE FROM schema_migrations WHERE version = ?")} {
+		args := []any{}
+		if strings.Contains(q, "version") {
+			args = append(args, 2)
+		}
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s = open(t, dsn)
+	got, err := s.AlertStats(ctx, base.Add(-time.Hour), 5*time.Minute)
+	must(t, err)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("AlertStats after the migration backfilled (-before +after):\n%s", d)
 	}
 }
