@@ -6,11 +6,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -63,7 +65,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -334,5 +336,86 @@ func TestSyslogReconnects(t *testing.T) {
 	}
 	if s := m.Stats()[0]; s.Sent != 2 || s.Dropped != 0 {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// The server's certificate is verified: without its CA the sink fails
+// (and says why); with insecure_skip_verify it delivers.
+func TestSyslogTLSVerifiesTheServer(t *testing.T) {
+	r := startRsyslog(t, "tls")
+	c := syslogSinkConfig(r, "tls", "cef")
+	c.TLS.CA = ""
+	c.MaxAttempts = 1
+	m := runSink(t, c)
+	m.Publish(&store.Batch{Alerts: []store.Alert{testAlert(t, "unverified")}})
+	waitFor(t, "a failed attempt", func() bool { return m.Stats()[0].Failed > 0 })
+	if s := m.Stats()[0]; s.Sent != 0 || !strings.Contains(s.LastError, "certificate") {
+		t.Errorf("stats %+v: want a certificate error and nothing sent", s)
+	}
+	c.TLS.Insecure, c.MaxAttempts = true, 0
+	publishAll(t, c, &store.Batch{Alerts: []store.Alert{testAlert(t, "insecure")}})
+	if got := r.lines(t, 1); len(got) != 1 || !strings.Contains(got[0], "externalId=insecure") {
+		t.Errorf("rsyslog got %q", got)
+	}
+}
+
+// A client certificate is presented when configured (checked against a Go
+// TLS listener that requires one, as rsyslog's x509/certvalid mode would).
+func TestSyslogTLSClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	serverCert, serverKey := selfSigned(t, dir)
+	cdir := t.TempDir()
+	clientCert, clientKey := selfSigned(t, cdir)
+	crt, err := tls.LoadX509KeyPair(serverCert, serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pem, _ := os.ReadFile(clientCert)
+	pool.AppendCertsFromPEM(pem)
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{crt}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan string, 1)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				n, err := br.ReadString(' ') // octet count
+				if err != nil {
+					return
+				}
+				size, _ := strconv.Atoi(strings.TrimSpace(n))
+				msg := make([]byte, size)
+				if _, err := io.ReadFull(br, msg); err == nil {
+					got <- string(msg)
+				}
+			}()
+		}
+	}()
+	base := SinkConfig{Type: TypeSyslog, Network: "tls", Address: l.Addr().String(), Format: "cef", TLS: TLSConfig{CA: serverCert}}
+	// Without the client certificate the handshake is refused.
+	anon := base
+	anon.MaxAttempts = 1
+	m := runSink(t, anon)
+	m.Publish(&store.Batch{Alerts: []store.Alert{testAlert(t, "anonymous")}})
+	waitFor(t, "a failed attempt", func() bool { return m.Stats()[0].Failed > 0 })
+	withCert := base
+	withCert.TLS.Cert, withCert.TLS.Key = clientCert, clientKey
+	publishAll(t, withCert, &store.Batch{Alerts: []store.Alert{testAlert(t, "with-cert")}})
+	select {
+	case msg := <-got:
+		if !strings.Contains(msg, "externalId=with-cert") || !strings.HasPrefix(msg, "<130>1 ") {
+			t.Errorf("message %q", msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message over the client-authenticated connection")
 	}
 }
