@@ -16,6 +16,10 @@ import (
 // no number of its own yet.
 const sdID = "vigil@32473"
 
+// maxUDPMessage is the largest syslog message sent over UDP: an IPv4
+// datagram's payload.
+const maxUDPMessage = 65507
+
 // Syslog renders an item as an RFC 5424 message (without framing):
 //
 //	<PRI>1 TIMESTAMP HOST APP - MSGID [vigil@32473 k="v" …] MSG
@@ -144,6 +148,10 @@ func (s *syslogSink) send(ctx context.Context, items []*Item) error {
 		msg, err := Syslog(it, s.cfg.Facility, s.cfg.AppName, s.cfg.Format == "cef")
 		if err != nil {
 			return permanentError(len(items), fmt.Errorf("encoding: %w", err))
+		}
+		if s.cfg.Network == "udp" && len(msg) > maxUDPMessage {
+			// It would never fit a datagram: retrying cannot help.
+			return permanentError(len(items), fmt.Errorf("%d-byte message does not fit a UDP datagram (use TCP, or format=cef)", len(msg)))
 		}
 		if s.cfg.Network != "udp" {
 			buf = strconv.AppendInt(buf, int64(len(msg)), 10)

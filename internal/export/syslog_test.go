@@ -419,3 +419,23 @@ func TestSyslogTLSClientCertificate(t *testing.T) {
 		t.Fatal("no message over the client-authenticated connection")
 	}
 }
+
+// A message too big for a datagram is dropped at once, not retried.
+func TestSyslogUDPTooBigDrops(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	m := runSink(t, SinkConfig{Type: TypeSyslog, Network: "udp", Address: pc.LocalAddr().String()})
+	a := testAlert(t, "big")
+	a.Output = strings.Repeat("x", 70000)
+	m.Publish(&store.Batch{Alerts: []store.Alert{a, testAlert(t, "small")}})
+	waitFor(t, "the big one dropped, the small one sent", func() bool { s := m.Stats()[0]; return s.Dropped == 1 && s.Sent == 1 })
+	buf := make([]byte, 65536)
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), `"id":"small"`) {
+		t.Errorf("datagram %q, %v", buf[:n], err)
+	}
+}
