@@ -51,6 +51,8 @@ type runner struct {
 	flying  int
 	// leftover counts items dropped because Close's context ended.
 	leftover int
+	// exited: the goroutine has ended; push drops.
+	exited bool
 
 	// filtered: Kinds or MinPriority is set; minRank is MinPriority's
 	// rank, -1 without one.
@@ -95,6 +97,11 @@ func (r *runner) wants(it *Item) bool {
 // push appends items, pushing the oldest out when the buffer is full.
 func (r *runner) push(items []*Item) {
 	r.mu.Lock()
+	if r.exited {
+		r.st.Dropped += uint64(len(items))
+		r.mu.Unlock()
+		return
+	}
 	c := len(r.buf)
 	for _, it := range items {
 		if r.filtered && !r.wants(it) {
@@ -146,6 +153,16 @@ func (r *runner) stats() SinkStats {
 
 func (r *runner) run() {
 	defer close(r.done)
+	defer func() {
+		// A Publish racing Close finds the goroutine gone: what it
+		// brings is counted dropped, not left queued forever.
+		r.mu.Lock()
+		r.exited = true
+		r.st.Dropped += uint64(r.n)
+		r.leftover += r.n
+		r.n = 0
+		r.mu.Unlock()
+	}()
 	// ctx is cancelled only when Close's context ends.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
