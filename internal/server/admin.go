@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,24 +53,32 @@ func (s *Server) createEnrollToken(w http.ResponseWriter, r *http.Request, p *pr
 			return
 		}
 	}
-	ttl := time.Duration(req.TTL)
-	if ttl == 0 {
-		ttl = defaultEnrollTTL
-	}
-	if ttl < time.Minute || ttl > maxEnrollTTL {
-		s.audit(r, p, "create-enroll-token", "", "refused: ttl out of range", false)
-		writeError(w, http.StatusBadRequest, "ttl: %s is out of range 1m..168h", ttl)
-		return
-	}
-	now := s.o.Now().UTC()
-	tok := "vigil-enroll-" + randomToken(32)
-	t := store.EnrollToken{Hash: hashSecret(tok), CreatedBy: p.Actor, Created: now, Expires: now.Add(ttl)}
-	if err := s.o.Store.CreateEnrollToken(r.Context(), t); err != nil {
-		s.fail(w, r, fmt.Errorf("creating an enrollment token: %w", err))
+	tok, t, err := issueEnrollToken(r.Context(), s.o.Store, p.Actor, time.Duration(req.TTL), s.o.Now())
+	if err != nil {
+		s.audit(r, p, "create-enroll-token", "", "refused: "+err.Error(), false)
+		s.fail(w, r, err)
 		return
 	}
 	s.audit(r, p, "create-enroll-token", t.Hash[:12], "expires "+t.Expires.Format(time.RFC3339), true)
 	writeJSON(w, http.StatusCreated, enrollResponse{Token: tok, Expires: t.Expires})
+}
+
+// issueEnrollToken makes and stores a token valid for ttl (0: one hour;
+// 1m to 7 days).
+func issueEnrollToken(ctx context.Context, st store.Store, actor string, ttl time.Duration, now time.Time) (string, store.EnrollToken, error) {
+	if ttl == 0 {
+		ttl = defaultEnrollTTL
+	}
+	if ttl < time.Minute || ttl > maxEnrollTTL {
+		return "", store.EnrollToken{}, errorf(http.StatusBadRequest, "ttl: %s is out of range 1m..168h", ttl)
+	}
+	now = now.UTC()
+	tok := "vigil-enroll-" + randomToken(32)
+	t := store.EnrollToken{Hash: hashSecret(tok), CreatedBy: actor, Created: now, Expires: now.Add(ttl)}
+	if err := st.CreateEnrollToken(ctx, t); err != nil {
+		return "", t, fmt.Errorf("creating an enrollment token: %w", err)
+	}
+	return tok, t, nil
 }
 
 type tokenRequest struct {

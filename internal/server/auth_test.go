@@ -1,10 +1,15 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-cwpp/vigil/internal/store"
 )
 
 func TestPasswordHash(t *testing.T) {
@@ -282,5 +287,56 @@ func TestUsers(t *testing.T) {
 	// Bootstrap does nothing once users exist.
 	if pw, created, err := e.srv.Bootstrap(t.Context(), "admin2"); err != nil || created || pw != "" {
 		t.Errorf("second Bootstrap: %q %v %v", pw, created, err)
+	}
+}
+
+// TestEnrollTokens: the token shown once is stored by its hex SHA-256 (the
+// hub's lookup), works once, expires with its ttl; out-of-range ttls are
+// refused; the CLI path (IssueEnrollToken) stores and audits the same way.
+func TestEnrollTokens(t *testing.T) {
+	e := newEnv(t)
+	admin := e.login("admin", e.adminPW)
+	var et enrollResponse
+	if st := admin.do("POST", "/api/v1/enroll-tokens", map[string]string{"ttl": "2h"}, &et); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	if !et.Expires.Equal(e.clk.Now().Add(2 * time.Hour)) {
+		t.Errorf("expires %s, want now+2h", et.Expires)
+	}
+	sum := sha256.Sum256([]byte(et.Token))
+	hash := hex.EncodeToString(sum[:])
+	if err := e.st.UseEnrollToken(t.Context(), hash, "agent-x", e.clk.Now()); err != nil {
+		t.Fatalf("using the token by its SHA-256: %v", err)
+	}
+	if err := e.st.UseEnrollToken(t.Context(), hash, "agent-y", e.clk.Now()); !errors.Is(err, store.ErrTokenUsed) {
+		t.Errorf("second use: %v, want ErrTokenUsed", err)
+	}
+	for _, ttl := range []string{"200h", "30s", "-1h"} {
+		if st := admin.do("POST", "/api/v1/enroll-tokens", map[string]string{"ttl": ttl}, nil); st != 400 {
+			t.Errorf("ttl %s: %d, want 400", ttl, st)
+		}
+	}
+	if !e.auditHas("create-enroll-token", "admin", true) || !e.auditHas("create-enroll-token", "admin", false) {
+		t.Error("enroll tokens not audited")
+	}
+
+	tok, err := IssueEnrollToken(t.Context(), e.st, "cli:root", 0, e.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum = sha256.Sum256([]byte(tok))
+	if err := e.st.UseEnrollToken(t.Context(), hex.EncodeToString(sum[:]), "agent-z", e.clk.Now().Add(61*time.Minute)); !errors.Is(err, store.ErrExpired) {
+		t.Errorf("a default (1h) token used after 61 minutes: %v, want ErrExpired", err)
+	}
+	if _, err := IssueEnrollToken(t.Context(), e.st, "cli:root", 8*24*time.Hour, e.clk.Now()); err == nil {
+		t.Error("an 8-day token was issued")
+	}
+	es, _ := e.st.AuditLog(t.Context(), 100)
+	found := false
+	for _, x := range es {
+		found = found || (x.Actor == "cli:root" && x.Action == "create-enroll-token" && x.OK)
+	}
+	if !found {
+		t.Error("IssueEnrollToken did not audit")
 	}
 }

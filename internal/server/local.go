@@ -18,16 +18,14 @@ func (s *Server) NewEnrollToken(ctx context.Context, actor string, ttl time.Dura
 }
 
 // IssueEnrollToken creates a one-time enrollment token valid for ttl from
-// now directly in st, audited as actor's: `vigil server enroll-token` on
+// now (0: one hour; 1m to 7 days) directly in st, audited as actor's: `vigil server enroll-token` on
 // the server's host uses it without a running server.
 func IssueEnrollToken(ctx context.Context, st store.Store, actor string, ttl time.Duration, now time.Time) (string, error) {
-	now = now.UTC()
-	tok := "vigil-enroll-" + randomToken(32)
-	t := store.EnrollToken{Hash: hashSecret(tok), CreatedBy: actor, Created: now, Expires: now.Add(ttl)}
-	if err := st.CreateEnrollToken(ctx, t); err != nil {
-		return "", fmt.Errorf("creating an enrollment token: %w", err)
+	tok, t, err := issueEnrollToken(ctx, st, actor, ttl, now)
+	if err != nil {
+		return "", err
 	}
-	if err := st.Audit(ctx, store.AuditEntry{Time: now, Actor: actor, Action: "create-enroll-token", Target: t.Hash[:12],
+	if err := st.Audit(ctx, store.AuditEntry{Time: now.UTC(), Actor: actor, Action: "create-enroll-token", Target: t.Hash[:12],
 		Detail: "expires " + t.Expires.Format(time.RFC3339), OK: true}); err != nil {
 		return "", fmt.Errorf("auditing the enrollment token: %w", err)
 	}
