@@ -468,3 +468,20 @@ func TestSpoolFullWhileServerDown(t *testing.T) {
 		}
 	}
 }
+
+// Heartbeats keep the agent's last-seen time moving while it has nothing
+// to send.
+func TestHeartbeat(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "127.0.0.1:0")
+	c := runClient(t, uplink.Options{Server: srv.addr, StateDir: t.TempDir(), EnrollToken: srv.token(t),
+		CAFingerprint: srv.ca.Fingerprint(), Heartbeat: 20 * time.Millisecond})
+	waitFor(t, "the connection", 20*time.Second, func() bool { return c.Connected() })
+	a, err := srv.st.Agent(context.Background(), c.AgentID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a heartbeat", 20*time.Second, func() bool {
+		b, err := srv.st.Agent(context.Background(), c.AgentID())
+		return err == nil && b.LastSeen.After(a.LastSeen)
+	})
+}
