@@ -92,8 +92,13 @@ func BenchmarkApplyAlerts(b *testing.B) {
 // alerts over 24 hours: the dashboard's AlertStats and the first page of
 // the alert list, filtered and not.
 func BenchmarkDashboard(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchDashboard(b, "sqlite:"+b.TempDir()+"/vigil.db") })
+	b.Run("postgres", func(b *testing.B) { benchDashboard(b, vigiltest.Postgres(b)) })
+}
+
+func benchDashboard(b *testing.B, dsn string) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, "sqlite:"+b.TempDir()+"/vigil.db")
+	s, err := store.Open(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -124,6 +129,13 @@ func BenchmarkDashboard(b *testing.B) {
 	b.Run("AlertsFirstPage", func(b *testing.B) {
 		for b.Loop() {
 			if as, err := s.Alerts(ctx, store.AlertFilter{Limit: 100}); err != nil || len(as) != 100 {
+				b.Fatal(len(as), err)
+			}
+		}
+	})
+	b.Run("AlertsSince24h", func(b *testing.B) {
+		for b.Loop() {
+			if as, err := s.Alerts(ctx, store.AlertFilter{Since: now.Add(-24 * time.Hour), Until: now, Limit: 100}); err != nil || len(as) != 100 {
 				b.Fatal(len(as), err)
 			}
 		}

@@ -59,6 +59,7 @@ func runSuite(t *testing.T, eng engine) {
 		{"ApplySameBatchTwoStores", testApplySameBatchTwoStores},
 		{"ApplyConcurrentAgents", testApplyConcurrentAgents},
 		{"AlertsFilterAndPaging", testAlertsFilterAndPaging},
+		{"AlertsWideTimeRange", testAlertsWideTimeRange},
 		{"AlertUpdates", testAlertUpdates},
 		{"AlertStats", testAlertStats},
 		{"Incidents", testIncidents},
@@ -979,5 +980,51 @@ func testMigrationBackfill(t *testing.T, eng engine) {
 	must(t, err)
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("AlertStats after the migration backfilled (-before +after):\n%s", d)
+	}
+}
+
+// Time ranges holding many alerts are read newest first by ID like narrow
+// ones (SQLite plans them differently).
+func testAlertsWideTimeRange(t *testing.T, eng engine) {
+	ctx := context.Background()
+	s := open(t, eng(t))
+	const n = 3000
+	b := &store.Batch{}
+	for i := range n {
+		b.Alerts = append(b.Alerts, alert("ag", base.Add(time.Duration(i)*time.Second), "r", i%8))
+	}
+	_, err := s.Apply(ctx, b)
+	must(t, err)
+	for _, c := range []struct {
+		name     string
+		from, to int // alert indexes: [from, to)
+		f        store.AlertFilter
+	}{
+		{"wide since", 100, n, store.AlertFilter{Since: base.Add(100 * time.Second)}},
+		{"wide since until", 100, 2900, store.AlertFilter{Since: base.Add(100 * time.Second), Until: base.Add(2900 * time.Second)}},
+		{"wide until", 0, 2500, store.AlertFilter{Until: base.Add(2500 * time.Second)}},
+		{"narrow", 1000, 1050, store.AlertFilter{Since: base.Add(1000 * time.Second), Until: base.Add(1050 * time.Second)}},
+	} {
+		var got []string
+		f := c.f
+		f.Limit = 1000
+		for {
+			page, err := s.Alerts(ctx, f)
+			must(t, err)
+			if len(page) == 0 {
+				break
+			}
+			for _, a := range page {
+				got = append(got, a.ID)
+			}
+			f.Before = page[len(page)-1].ID
+		}
+		var want []string
+		for i := c.to - 1; i >= c.from; i-- {
+			want = append(want, b.Alerts[i].ID)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, d)
+		}
 	}
 }
