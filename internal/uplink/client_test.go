@@ -485,3 +485,51 @@ func TestHeartbeat(t *testing.T) {
 		return err == nil && b.LastSeen.After(a.LastSeen)
 	})
 }
+
+// An agent enrolled with one server, started with a token and the CA of
+// another (make up with a fresh state directory), enrolls with the new one.
+func TestEnrollAgainWithAnotherServer(t *testing.T) {
+	state := t.TempDir()
+	a := startServer(t, t.TempDir(), "127.0.0.1:0")
+	c := runClient(t, uplink.Options{Server: a.addr, StateDir: state, EnrollToken: a.token(t), CAFingerprint: a.ca.Fingerprint()})
+	waitFor(t, "the connection to the first server", 20*time.Second, func() bool { return c.Connected() })
+	first := c.AgentID()
+	c.stop()
+	c.Close()
+	a.stop()
+
+	b := startServer(t, t.TempDir(), "127.0.0.1:0")
+	c = runClient(t, uplink.Options{Server: b.addr, StateDir: state, EnrollToken: b.token(t), CAFingerprint: b.ca.Fingerprint()})
+	waitFor(t, "the connection to the second server", 20*time.Second, func() bool { return c.Connected() })
+	if c.AgentID() == first || len(b.hub.Connected()) != 1 || b.hub.Connected()[0] != c.AgentID() {
+		t.Errorf("agent %s (was %s), second server sees %v", c.AgentID(), first, b.hub.Connected())
+	}
+}
+
+// A server whose store was reset (same CA) refuses the agent's
+// certificate; given its token again, the agent enrolls anew and delivers.
+func TestEnrollAgainAfterStoreReset(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir, "127.0.0.1:0")
+	addr := srv.addr
+	tok := srv.token(t)
+	c := runClient(t, uplink.Options{Server: addr, StateDir: t.TempDir(), EnrollToken: tok, CAFingerprint: srv.ca.Fingerprint()})
+	waitFor(t, "the connection", 20*time.Second, func() bool { return c.Connected() })
+	first := c.AgentID()
+	srv.stop()
+	for _, f := range []string{"vigil.db", "vigil.db-wal", "vigil.db-shm"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	srv = startServer(t, dir, addr)
+	if err := createToken(srv.st, tok); err != nil { // the operator makes the token again
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		c.Send(wire.KindAlert, testAlert(i))
+	}
+	waitFor(t, "the alerts delivered after enrolling again", 30*time.Second, func() bool { return delivered(c.Client) })
+	if c.AgentID() == first {
+		t.Error("the agent kept its old ID")
+	}
+	checkExactlyOnce(t, storedRules(t, srv.st), 10)
+}

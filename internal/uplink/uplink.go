@@ -11,6 +11,7 @@ package uplink
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -150,6 +151,11 @@ func New(o Options) (*Client, error) {
 	c := &Client{o: o, log: o.Logger.With("server", o.Server)}
 	id, t, err := loadIdentity(o.StateDir)
 	switch {
+	case err == nil && o.EnrollToken != "" && otherCA(t.ca, o):
+		// A token and a server CA that is not the one enrolled with: a
+		// new server (make up with a fresh state): enroll with it.
+		c.log.Warn("uplink: the identity in the state directory is for another server's CA; enrolling again with the token",
+			"agent", id)
 	case err == nil:
 		c.agentID, c.tls = id, t
 	case errors.Is(err, os.ErrNotExist):
@@ -280,9 +286,10 @@ func (c *Client) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer cc.Close()
+	defer func() { cc.Close() }()
 	api := wire.NewAgentClient(cc)
 	bo = c.o.MinBackoff
+	reenrolled := false
 	for {
 		up, err := c.session(ctx, api)
 		c.connected.Store(false)
@@ -292,11 +299,57 @@ func (c *Client) Run(ctx context.Context) error {
 		if up {
 			bo = c.o.MinBackoff
 		}
+		if status.Code(err) == codes.Unauthenticated && c.o.EnrollToken != "" && !reenrolled {
+			// The server does not know this certificate (its store was
+			// reset): the token, given again, enrolls anew, once.
+			reenrolled = true
+			c.log.Warn("uplink: the server refused this agent's certificate; enrolling again with the token", "err", err)
+			if err := c.enroll(ctx); err != nil {
+				return err
+			}
+			cc.Close()
+			if cc, err = c.dial(); err != nil {
+				return err
+			}
+			api = wire.NewAgentClient(cc)
+			continue
+		}
 		c.log.Warn("uplink: stream ended, reconnecting", "err", err)
 		if err := wait(); err != nil {
 			return err
 		}
 	}
+}
+
+// otherCA says the enrollment options name a CA other than caPEM (the one
+// the identity was issued under).
+func otherCA(caPEM []byte, o Options) bool {
+	blk, _ := pem.Decode(caPEM)
+	if blk == nil {
+		return false
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return false
+	}
+	have := sha256.Sum256(cert.Raw)
+	var want []byte
+	switch {
+	case o.CAFingerprint != "":
+		want, _ = pki.ParseFingerprint(o.CAFingerprint)
+	case o.CAFile != "":
+		b, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return false
+		}
+		if blk, _ := pem.Decode(b); blk != nil {
+			if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+				sum := sha256.Sum256(c.Raw)
+				want = sum[:]
+			}
+		}
+	}
+	return want != nil && !bytes.Equal(want, have[:])
 }
 
 // permanent says an enrollment error will not go away by retrying.
@@ -319,10 +372,19 @@ func (c *Client) tlsIdentity() *clientTLS {
 	return c.tls
 }
 
-// enrollTLS trusts the server by the CA fingerprint, or by the CA file's.
+// enrollFingerprint is the CA the server is trusted by at enrollment: the
+// fingerprint given, the CA file's, or (enrolling again) the CA of the
+// identity held.
 func (c *Client) enrollFingerprint() (string, error) {
 	if c.o.CAFingerprint != "" {
 		return c.o.CAFingerprint, nil
+	}
+	if t := c.tlsIdentity(); c.o.CAFile == "" && t != nil {
+		if blk, _ := pem.Decode(t.ca); blk != nil {
+			if cert, err := x509.ParseCertificate(blk.Bytes); err == nil {
+				return pki.Fingerprint(cert), nil
+			}
+		}
 	}
 	b, err := os.ReadFile(c.o.CAFile)
 	if err != nil {
