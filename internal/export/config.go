@@ -59,6 +59,11 @@ type SinkConfig struct {
 	// its APP-NAME (default "vigil").
 	Facility int    `yaml:"facility"`
 	AppName  string `yaml:"app_name"`
+	// Framing is how TCP/TLS syslog separates messages: "octet-counting"
+	// (default; RFC 6587 3.4.1 and RFC 5425) or "newline" (RFC 6587
+	// 3.4.2, for receivers that only split on LF; Vigil's messages never
+	// hold a raw newline).
+	Framing string `yaml:"framing"`
 
 	TLS TLSConfig `yaml:"tls"`
 
@@ -172,6 +177,12 @@ func (c SinkConfig) withDefaults() (SinkConfig, error) {
 		}
 		if _, _, err := net.SplitHostPort(c.Address); err != nil {
 			return c, fmt.Errorf("syslog address %q: %w", c.Address, err)
+		}
+		if c.Framing == "" {
+			c.Framing = "octet-counting"
+		}
+		if c.Framing != "octet-counting" && c.Framing != "newline" {
+			return c, fmt.Errorf("syslog framing %q: want octet-counting or newline", c.Framing)
 		}
 		if c.Facility < 0 || c.Facility > 23 {
 			return c, fmt.Errorf("syslog facility %d: want 0-23", c.Facility)
@@ -500,6 +511,8 @@ func applyQuery(c *SinkConfig, q url.Values) error {
 			c.Format = v
 		case "facility":
 			c.Facility, err = strconv.Atoi(v)
+		case "framing":
+			c.Framing = v
 		case "app_name":
 			c.AppName = v
 		case "ca":

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -40,6 +41,26 @@ func newHTTPPoster(c SinkConfig) (*httpPoster, error) {
 type httpStatusError struct {
 	Code int
 	Body string
+	// After is the response's Retry-After, zero without one.
+	After time.Duration
+}
+
+// retryAfter is how long the receiver asked to wait.
+func (e *httpStatusError) retryAfter() time.Duration { return e.After }
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an
+// HTTP-date; zero when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func (e *httpStatusError) Error() string {
@@ -75,7 +96,8 @@ func (p *httpPoster) post(ctx context.Context, url, contentType string, body []b
 		return nil, fmt.Errorf("reading response: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return rb, &httpStatusError{Code: resp.StatusCode, Body: truncate(string(rb), 300)}
+		return rb, &httpStatusError{Code: resp.StatusCode, Body: truncate(string(rb), 300),
+			After: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	return rb, nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -350,5 +351,33 @@ func TestElasticDataStreamAndRefusedItem(t *testing.T) {
 	defer mu.Unlock()
 	if len(bodies) != 1 || !strings.Contains(bodies[0], `{"create":{"_index":"logs-cwpp.alerts-default"}}`) {
 		t.Errorf("bodies %q", bodies)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"": 0, "7": 7 * time.Second, "-1": 0, "soon": 0,
+		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
+		now.Add(-time.Hour).Format(http.TimeFormat):       0,
+	} {
+		if got := parseRetryAfter(v, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", v, got, want)
+		}
+	}
+	// And the error carries it to the runner.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "3")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	p, err := newHTTPPoster(SinkConfig{URL: srv.URL, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.post(context.Background(), srv.URL, "application/json", []byte("{}"), nil)
+	var ra interface{ retryAfter() time.Duration }
+	if !errors.As(classify(1, err), &ra) || ra.retryAfter() != 3*time.Second {
+		t.Errorf("error %v does not carry Retry-After 3s", err)
 	}
 }

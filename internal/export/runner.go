@@ -260,7 +260,14 @@ func (r *runner) deliver(ctx context.Context, batch []*Item) {
 		if len(batch) == 0 {
 			return
 		}
-		t := time.NewTimer(backoff(r.cfg.BackoffMin, r.cfg.BackoffMax, attempt))
+		wait := backoff(r.cfg.BackoffMin, r.cfg.BackoffMax, attempt)
+		var ra interface{ retryAfter() time.Duration }
+		if errors.As(err, &ra) && ra.retryAfter() > wait {
+			// The receiver said when to come back (429/503 Retry-After),
+			// within BackoffMax.
+			wait = min(ra.retryAfter(), r.cfg.BackoffMax)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():

@@ -153,11 +153,17 @@ func (s *syslogSink) send(ctx context.Context, items []*Item) error {
 			// It would never fit a datagram: retrying cannot help.
 			return permanentError(len(items), fmt.Errorf("%d-byte message does not fit a UDP datagram (use TCP, or format=cef)", len(msg)))
 		}
-		if s.cfg.Network != "udp" {
+		switch {
+		case s.cfg.Network == "udp":
+			buf = append(buf, msg...)
+		case s.cfg.Framing == "newline":
+			buf = append(buf, msg...)
+			buf = append(buf, '\n')
+		default:
 			buf = strconv.AppendInt(buf, int64(len(msg)), 10)
 			buf = append(buf, ' ')
+			buf = append(buf, msg...)
 		}
-		buf = append(buf, msg...)
 	}
 	if s.conn == nil {
 		c, err := s.dial(ctx)

@@ -175,8 +175,11 @@ func (r *rsyslog) lines(t *testing.T, n int) []string {
 }
 
 func syslogSinkConfig(r *rsyslog, network, format string) SinkConfig {
-	c := SinkConfig{Type: TypeSyslog, Network: network, Address: r.addr, Format: format,
+	c := SinkConfig{Type: TypeSyslog, Network: network, Format: format,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond}
+	if r != nil {
+		c.Address = r.addr
+	}
 	if network == "tls" {
 		c.TLS.CA = r.ca
 	}
@@ -241,12 +244,20 @@ func TestSyslogCEFToRsyslog(t *testing.T) {
 }
 
 func TestSyslogRFC5424ToRsyslog(t *testing.T) {
-	for _, network := range []string{"tcp", "tls"} {
+	for _, network := range []string{"tcp", "tls", "tcp-newline"} {
 		t.Run(network, func(t *testing.T) {
+			c := syslogSinkConfig(nil, "", "json")
+			if n, ok := strings.CutSuffix(network, "-newline"); ok {
+				network, c.Framing = n, "newline"
+			}
 			r := startRsyslog(t, network)
 			b := testBatch(t)
 			items := itemsOf(b)
-			publishAll(t, syslogSinkConfig(r, network, "json"), b)
+			c.Network, c.Address = network, r.addr
+			if network == "tls" {
+				c.TLS.CA = r.ca
+			}
+			publishAll(t, c, b)
 			got := r.lines(t, len(items))
 			if len(got) != len(items) {
 				t.Fatalf("rsyslog got %d messages, want %d", len(got), len(items))
