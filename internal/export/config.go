@@ -34,6 +34,8 @@ const (
 	DefaultBackoffMax = 30 * time.Second
 	DefaultMaxSize    = 100 << 20
 	DefaultMaxFiles   = 5
+	// MaxBuffer bounds a sink's buffer (its slots are allocated up front).
+	MaxBuffer = 10_000_000
 )
 
 // SinkConfig configures one sink. Zero fields take their defaults.
@@ -138,6 +140,9 @@ func (c SinkConfig) withDefaults() (SinkConfig, error) {
 	}
 	if c.Buffer <= 0 {
 		c.Buffer = DefaultBuffer
+	}
+	if c.Buffer > MaxBuffer {
+		return c, fmt.Errorf("buffer %d: at most %d items", c.Buffer, MaxBuffer)
 	}
 	if c.Batch <= 0 {
 		c.Batch = DefaultBatch

@@ -177,6 +177,7 @@ func TestNewRefusesBadSinks(t *testing.T) {
 		{Type: TypeWebhook, URL: "https://h"}, // no secret
 		{Type: TypeElastic, URL: "ftp://h"},
 		{Type: TypeOCSFFile},
+		{Type: TypeOCSFFile, Path: "/tmp/x", Buffer: MaxBuffer + 1},
 		{Type: TypeSyslog, Address: "h:1", Network: "tls", TLS: TLSConfig{CA: "/nonexistent/ca.pem"}},
 	} {
 		if m, err := New(Config{Sinks: []SinkConfig{c}}, nil); err == nil {
