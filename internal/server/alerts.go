@@ -166,9 +166,15 @@ func (s *Server) responsesOf(r *http.Request, a store.Alert) ([]store.Response, 
 	if err != nil {
 		return nil, fmt.Errorf("listing the responses of alert %s: %w", a.ID, err)
 	}
+	noted := map[string]bool{}
+	for _, n := range a.Responses {
+		if m := responseNote.FindStringSubmatch(n); m != nil {
+			noted[m[1]] = true
+		}
+	}
 	out := []store.Response{}
 	for _, x := range rs {
-		if x.AlertID == a.ID {
+		if x.AlertID == a.ID || noted[x.ID] {
 			out = append(out, x)
 		}
 	}

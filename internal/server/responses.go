@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,7 +63,11 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, p *principal) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.apply(r.Context(), &store.Batch{Responses: []store.Response{resp}}); err != nil {
+	b := &store.Batch{Responses: []store.Response{resp}}
+	if a, ok := s.linkToAlert(r.Context(), req.AlertID, resp); ok {
+		b.AlertUpdates = append(b.AlertUpdates, a)
+	}
+	if err := s.apply(r.Context(), b); err != nil {
 		s.audit(r, p, "respond", auditTarget, "done by the agent but not stored: "+err.Error(), false)
 		s.fail(w, r, err)
 		return
@@ -230,6 +235,43 @@ func storedResponse(res wire.CommandResult, agentID, alertID, actor string, now 
 	}, nil
 }
 
+// linkToAlert notes resp on its alert's Responses ("freeze: done (admin,
+// response <id>)"). The alert_id column of the response row is the
+// primary link, but the agent spools its own copy of the record, and the
+// hub's upsert of it has no alert ID; the note on the alert survives
+// that, and responsesOf reads both.
+func (s *Server) linkToAlert(ctx context.Context, alertID string, resp store.Response) (store.AlertUpdate, bool) {
+	if alertID == "" {
+		return store.AlertUpdate{}, false
+	}
+	a, err := s.o.Store.Alert(ctx, alertID)
+	if err != nil {
+		return store.AlertUpdate{}, false
+	}
+	note := fmt.Sprintf("%s: %s (%s, response %s)", resp.Action, resp.Outcome, resp.Actor, resp.ID)
+	return store.AlertUpdate{ID: alertID, LastSeen: a.LastSeen, Responses: []string{note}}, true
+}
+
+// alertNoting finds the alert whose notes name resp (see linkToAlert),
+// among the newest alerts of resp's agent on resp's target; "" if none.
+func (s *Server) alertNoting(ctx context.Context, resp store.Response) string {
+	as, err := s.o.Store.Alerts(ctx, store.AlertFilter{AgentID: resp.AgentID, Workload: resp.Target, Limit: maxPage})
+	if err != nil {
+		return ""
+	}
+	for _, a := range as {
+		for _, n := range a.Responses {
+			if m := responseNote.FindStringSubmatch(n); m != nil && m[1] == resp.ID {
+				return a.ID
+			}
+		}
+	}
+	return ""
+}
+
+// responseNote finds the response ID in a note linkToAlert wrote.
+var responseNote = regexp.MustCompile(`, response ([^\s()]+)\)$`)
+
 // apply stores b and hands it to Publish.
 func (s *Server) apply(ctx context.Context, b *store.Batch) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -266,6 +308,9 @@ func (s *Server) undo(w http.ResponseWriter, r *http.Request, p *principal) {
 		s.fail(w, r, err)
 		return
 	}
+	if orig.AlertID == "" {
+		orig.AlertID = s.alertNoting(r.Context(), orig)
+	}
 	cmd := wire.Command{ID: uuid.Must(uuid.NewV7()).String(), Kind: wire.CommandUndo, Actor: p.Actor, RecordID: id}
 	res, err := s.command(r.Context(), orig.AgentID, cmd)
 	if err == nil {
@@ -276,6 +321,9 @@ func (s *Server) undo(w http.ResponseWriter, r *http.Request, p *principal) {
 			if resp.Outcome == response.OutcomeDone {
 				orig.Undone = true
 				b.Responses = append(b.Responses, orig)
+			}
+			if a, ok := s.linkToAlert(r.Context(), orig.AlertID, resp); ok {
+				b.AlertUpdates = append(b.AlertUpdates, a)
 			}
 			if err = s.apply(r.Context(), b); err == nil {
 				s.audit(r, p, "undo", auditTarget, "outcome "+resp.Outcome+" "+resp.Error, resp.Outcome == response.OutcomeDone)

@@ -83,6 +83,22 @@ func testRespond(t *testing.T) {
 	if ana.do("GET", "/api/v1/alerts/"+as[0].ID, nil, &d); len(d.Actions) != 1 || d.Actions[0].ID != fr.ID {
 		t.Errorf("alert actions %+v, want the freeze", d.Actions)
 	}
+	if want := "freeze: done (token:ana, response " + fr.ID + ")"; len(d.Responses) != 1 || d.Responses[0] != want || !d.LastSeen.Equal(as[0].LastSeen) {
+		t.Errorf("alert responses %q last seen %s, want [%q] and the last seen unchanged", d.Responses, d.LastSeen, want)
+	}
+	// The agent spools its own copy of the record; the hub upserts it
+	// without the alert ID. The alert still lists the action.
+	hubCopy := fr
+	hubCopy.AlertID = ""
+	if err := e.st.PutAgent(t.Context(), store.Agent{ID: "agent-1", Hostname: "node1", Enrolled: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.Apply(t.Context(), &store.Batch{AgentID: "agent-1", FirstSeq: 1, LastSeq: 1, Responses: []store.Response{hubCopy}}); err != nil {
+		t.Fatal(err)
+	}
+	if ana.do("GET", "/api/v1/alerts/"+as[0].ID, nil, &d); len(d.Actions) != 1 || d.Actions[0].ID != fr.ID {
+		t.Errorf("after the hub's copy: alert actions %+v, want the freeze", d.Actions)
+	}
 
 	// kill: the process with its start time (the PID-reuse guard).
 	if st := ana.do("POST", "/api/v1/responses", map[string]string{"alert_id": as[1].ID, "action": "kill"}, nil); st != 200 {
