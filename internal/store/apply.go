@@ -128,9 +128,6 @@ func (s *db) write(ctx context.Context, tx *sql.Tx, b *Batch) error {
 		if err != nil {
 			return fmt.Errorf("alerts: %w", err)
 		}
-		if err := s.countAlerts(ctx, tx, b.Alerts); err != nil {
-			return fmt.Errorf("alert counts: %w", err)
-		}
 	}
 	for i := range b.AlertUpdates {
 		if err := s.updateAlert(ctx, tx, &b.AlertUpdates[i]); err != nil {
@@ -196,6 +193,11 @@ func (s *db) write(ctx context.Context, tx *sql.Tx, b *Batch) error {
 			return fmt.Errorf("compliance: %w", err)
 		}
 	}
+	// Last: these rows are shared by every agent's alerts of the same
+	// minute and rule, and stay locked (PostgreSQL) until the commit.
+	if err := s.countAlerts(ctx, tx, b.Alerts); err != nil {
+		return fmt.Errorf("alert counts: %w", err)
+	}
 	return nil
 }
 
@@ -237,6 +239,9 @@ func compareKey[K interface{ ~string | ~[2]string }](a, b K) int {
 // trips; on SQLite one single-row INSERT prepared per call and executed per row, which
 // is cheaper in process than binding thousands of parameters at once.
 func (s *db) insert(ctx context.Context, tx *sql.Tx, table, cols, tail string, n int, row func(dst []any, i int) []any) error {
+	if n == 0 {
+		return nil
+	}
 	ncol := strings.Count(cols, ",") + 1
 	if s.d.rowInserts {
 		st, err := tx.PrepareContext(ctx, s.insertSQL(table, cols, tail, ncol, 1))

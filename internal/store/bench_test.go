@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,47 +29,61 @@ var benchRaw = func() json.RawMessage {
 	return json.RawMessage(b.String())
 }()
 
-// benchApply applies batches of 100 alerts from one agent and reports
-// alerts/s.
-func benchApply(b *testing.B, dsn string) {
+// benchApply applies batches of 100 alerts from agents concurrent agents
+// (b.N batches in all) and reports alerts/s.
+func benchApply(b *testing.B, dsn string, agents int) {
 	ctx := context.Background()
 	s, err := store.Open(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.PutAgent(ctx, store.Agent{ID: "bench", Hostname: "bench"}); err != nil {
-		b.Fatal(err)
+	for g := range agents {
+		if err := s.PutAgent(ctx, store.Agent{ID: fmt.Sprint("bench", g), Hostname: "bench"}); err != nil {
+			b.Fatal(err)
+		}
 	}
 	const per = 100
 	at := time.Now().UTC()
-	batch := func(n int) *store.Batch {
-		bt := &store.Batch{AgentID: "bench", FirstSeq: uint64(n*per + 1), LastSeq: uint64(n*per + per), Alerts: make([]store.Alert, per)}
+	batch := func(agent string, n int) *store.Batch {
+		bt := &store.Batch{AgentID: agent, FirstSeq: uint64(n*per + 1), LastSeq: uint64(n*per + per), Alerts: make([]store.Alert, per)}
 		for i := range bt.Alerts {
-			a := alert("bench", at.Add(time.Duration(n*per+i)*time.Microsecond), "Terminal shell in container", 4)
+			a := alert(agent, at.Add(time.Duration(n*per+i)*time.Microsecond), "Terminal shell in container", 4)
 			a.ContainerID, a.ContainerName, a.Image = "0123456789abcdef", "web", "nginx:1.27"
-			a.DedupKey = fmt.Sprint("bench/", n, "/", i)
+			a.DedupKey = fmt.Sprint(agent, "/", n, "/", i)
 			a.Raw = benchRaw
 			bt.Alerts[i] = a
 		}
 		return bt
 	}
+	// The batches are made beforehand: only Apply is measured.
+	work := make([][]*store.Batch, agents)
+	for n := range b.N {
+		g := n % agents
+		work[g] = append(work[g], batch(fmt.Sprint("bench", g), len(work[g])))
+	}
 	b.SetBytes(int64(per * len(benchRaw)))
 	cpu0 := cpuTime()
 	b.ResetTimer()
-	for n := 0; n < b.N; n++ {
-		b.StopTimer()
-		bt := batch(n)
-		b.StartTimer()
-		if _, err := s.Apply(ctx, bt); err != nil {
-			b.Fatal(err)
-		}
+	var wg sync.WaitGroup
+	for g := range agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, bt := range work[g] {
+				if _, err := s.Apply(ctx, bt); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
 	}
+	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "alerts/s")
 	// CPU time of this process (the store's side; on PostgreSQL the
 	// server's own CPU is not in it) per alert: steadier than wall time on
-	// a shared machine. It includes making the batches.
+	// a shared machine.
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N*per), "cpu-µs/alert")
 }
 
@@ -80,12 +95,14 @@ func cpuTime() time.Duration {
 }
 
 func BenchmarkApplyAlerts(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) {
-		benchApply(b, "sqlite:"+b.TempDir()+"/vigil.db")
-	})
-	b.Run("postgres", func(b *testing.B) {
-		benchApply(b, vigiltest.Postgres(b))
-	})
+	for _, agents := range []int{1, 8} {
+		b.Run(fmt.Sprintf("sqlite/agents=%d", agents), func(b *testing.B) {
+			benchApply(b, "sqlite:"+b.TempDir()+"/vigil.db", agents)
+		})
+		b.Run(fmt.Sprintf("postgres/agents=%d", agents), func(b *testing.B) {
+			benchApply(b, vigiltest.Postgres(b), agents)
+		})
+	}
 }
 
 // BenchmarkDashboard is the console's reads while the store holds 50,000
