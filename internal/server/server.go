@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/vigil-cwpp/vigil/internal/store"
@@ -139,7 +140,22 @@ func New(o Options) (*Server, error) {
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
+	// A known path asked with another method gets 405 with Allow; the
+	// method-less mux below finds the path's pattern.
+	allow := map[string][]string{}
+	paths := http.NewServeMux()
+	for _, rt := range s.routes {
+		if _, ok := allow[rt.pattern]; !ok {
+			paths.Handle(rt.pattern, http.NotFoundHandler())
+		}
+		allow[rt.pattern] = append(allow[rt.pattern], rt.method)
+	}
 	s.mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pat := paths.Handler(r); pat != "" {
+			w.Header().Set("Allow", strings.Join(allow[pat], ", "))
+			writeError(w, http.StatusMethodNotAllowed, "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow[pat], ", "))
+			return
+		}
 		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 	}))
 	if o.Console != nil {
