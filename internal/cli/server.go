@@ -176,18 +176,9 @@ func startServer(ctx context.Context, g *globals, c *serverConfig) (*platform, e
 		return nil, err
 	}
 
-	ec := export.Config{}
-	if c.exportFile != "" {
-		if ec, err = export.LoadConfig(c.exportFile); err != nil {
-			return nil, err
-		}
-	}
-	for _, spec := range c.exports {
-		sc, err := export.ParseSink(spec)
-		if err != nil {
-			return nil, fmt.Errorf("--export %q: %w", spec, err)
-		}
-		ec.Sinks = append(ec.Sinks, sc)
+	ec, err := export.Load(c.exports, c.exportFile)
+	if err != nil {
+		return nil, err
 	}
 	if p.exp, err = export.New(ec, log); err != nil {
 		return nil, err
