@@ -33,6 +33,7 @@ bench: build
 	bash scripts/bench-vuln.sh
 	bash scripts/bench-agent.sh
 	bash scripts/bench-rules.sh
+	bash scripts/bench-server.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/inventory ./internal/scan ./internal/vulnmatch ./internal/sensor \
 		./internal/event ./internal/rules ./internal/profile ./internal/response ./internal/alert ./internal/agent
 
