@@ -142,6 +142,9 @@ func OpenSpool(path string, o SpoolOptions) (*Spool, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: o.NoSync})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("opening the spool %s: locked by another process (another vigil agent with this state directory?): %w", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the spool %s: %w", path, err)
 	}
