@@ -401,3 +401,56 @@ func TestBrowserReadOnlyAndExpiredSession(t *testing.T) {
 		t.Error("the top bar still shows after the session ended")
 	}
 }
+
+// TestBrowserEveryPage loads every page of the console on the seeded store
+// and checks each renders its heading and no error (the browser's
+// JavaScript error guard runs on all of them).
+func TestBrowserEveryPage(t *testing.T) {
+	e := startServer(t, noAgents{"agent-1"})
+	s := seed(t, e.st)
+	b := newBrowser(t, e.base)
+	b.login("admin", e.password)
+	pages := []struct{ path, heading string }{
+		{"/", "Dashboard"}, {"/?since=720h", "Dashboard"},
+		{"/alerts", "Alerts"}, {"/alerts?since=all&workload=web-1&rule=Terminal", "Alerts"},
+		{"/alerts/" + s.etc.ID, "Write below etc"},
+		{"/incidents", "Incidents"}, {"/incidents/" + s.incident, "Terminal shell in container on web-1"},
+		{"/inventory?kind=host", "Inventory"}, {"/inventory?kind=container", "Inventory"}, {"/inventory?kind=image", "Inventory"},
+		{"/inventory?kind=k8s_workload", "Inventory"}, {"/inventory?kind=function", "Inventory"},
+		{"/images/" + s.digest, "nginx:1.25"},
+		{"/profiles", "Profiles"}, {"/responses", "Responses"}, {"/agents", "Agents"}, {"/compliance", "Compliance"},
+		{"/audit", "Audit log"}, {"/admin", "Admin"},
+		{"/no/such/page", "Not found"},
+	}
+	for _, p := range pages {
+		b.open(p.path, "main h1")
+		b.waitText("main h1", p.heading)
+		if n := evalJS[int](b, `document.querySelectorAll('[data-testid="error"]').length`); n != 0 {
+			t.Errorf("%s shows an error: %s", p.path, b.text(`[data-testid="error"]`))
+		}
+	}
+}
+
+// TestBrowserCatchesJSErrors checks the guard every browser test relies on:
+// an uncaught exception and a console.error in the page are recorded.
+func TestBrowserCatchesJSErrors(t *testing.T) {
+	e := startServer(t, noAgents{})
+	b := newBrowser(t, e.base)
+	b.open("/login", "#login-form")
+	b.do(chromedp.Evaluate[chromedp.Void](`setTimeout(() => { throw new Error('deliberate test exception') }, 0); console.error('deliberate console error')`))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.mu.Lock()
+		got := strings.Join(b.jsErrors, "\n")
+		if strings.Contains(got, "deliberate test exception") && strings.Contains(got, "deliberate console error") {
+			b.jsErrors = nil // expected: keep the guard from failing this test
+			b.mu.Unlock()
+			break
+		}
+		b.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("the JavaScript error guard recorded %q, want the thrown exception and the console.error", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

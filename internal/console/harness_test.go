@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/vigil-cwpp/vigil/internal/console"
@@ -116,6 +117,9 @@ type browser struct {
 	t    *testing.T
 	ctx  context.Context
 	base string
+
+	mu       sync.Mutex
+	jsErrors []string
 }
 
 func newBrowser(t *testing.T, base string) *browser {
@@ -131,14 +135,53 @@ func newBrowser(t *testing.T, base string) *browser {
 		chromedp.WindowSize(1400, 1000),
 		chromedp.Env("HOME="+t.TempDir()),
 	)
+	b := &browser{t: t, base: base}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithLogf(func(string, ...any) {}))
+	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithLogf(func(string, ...any) {}), chromedp.WithListener(b.listen))
 	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	// Every page the test went through ran without an uncaught exception
+	// or a console.error (runs before the browser is closed).
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, e := range b.jsErrors {
+			t.Errorf("JavaScript error in the console: %s", e)
+		}
+	})
 	if err := chromedp.Do(ctx); err != nil { // starts the browser
 		vigiltest.Unavailable(t, "cannot start chromium: %v", err)
 	}
-	return &browser{t: t, ctx: ctx, base: base}
+	b.ctx = ctx
+	return b
+}
+
+// listen records uncaught exceptions and console.error calls.
+func (b *browser) listen(ev any) {
+	var msg string
+	switch e := ev.(type) {
+	case *cdpruntime.EventExceptionThrown:
+		if d := e.ExceptionDetails; d != nil {
+			msg = fmt.Sprintf("%s at %s:%d:%d", d.Text, d.URL, d.LineNumber+1, d.ColumnNumber+1)
+			if d.Exception != nil && d.Exception.Description != "" {
+				msg += ": " + d.Exception.Description
+			}
+		}
+	case *cdpruntime.EventConsoleAPICalled:
+		if e.Type != cdpruntime.ConsoleAPICalledTypeError {
+			return
+		}
+		var parts []string
+		for _, a := range e.Args {
+			parts = append(parts, string(a.Value)+a.Description)
+		}
+		msg = "console.error: " + strings.Join(parts, " ")
+	default:
+		return
+	}
+	b.mu.Lock()
+	b.jsErrors = append(b.jsErrors, msg)
+	b.mu.Unlock()
 }
 
 // do runs steps and fails the test on an error, saving a screenshot of
