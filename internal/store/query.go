@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Row limits: the default and the most one call returns.
@@ -121,7 +122,7 @@ func (s *db) Alerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
 	}
 	if f.Workload != "" {
 		w.add("(substr(container_id, 1, ?) = ? OR container_name = ? OR image = ? OR pod = ? OR class = ? OR host = ?)",
-			len(f.Workload), f.Workload, f.Workload, f.Workload, f.Workload, f.Workload, f.Workload)
+			utf8.RuneCountInString(f.Workload), f.Workload, f.Workload, f.Workload, f.Workload, f.Workload, f.Workload)
 	}
 	if f.Rule != "" {
 		w.add("rule = ?", f.Rule)
@@ -347,7 +348,7 @@ func (s *db) Incidents(ctx context.Context, f AlertFilter) ([]Incident, error) {
 		w.add("severity <= ?", sev)
 	}
 	if f.Workload != "" {
-		w.add("(substr(workload_key, 1, ?) = ? OR host = ?)", len(f.Workload), f.Workload, f.Workload)
+		w.add("(substr(workload_key, 1, ?) = ? OR host = ?)", utf8.RuneCountInString(f.Workload), f.Workload, f.Workload)
 	}
 	if f.Rule != "" {
 		w.add("id IN (SELECT incident_id FROM alerts WHERE rule = ?)", f.Rule)
