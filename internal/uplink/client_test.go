@@ -533,3 +533,27 @@ func TestEnrollAgainAfterStoreReset(t *testing.T) {
 	}
 	checkExactlyOnce(t, storedRules(t, srv.st), 10)
 }
+
+// The server can be trusted at enrollment by its CA file instead of the
+// fingerprint; a CA file that is not a certificate stops Run with an error
+// naming it.
+func TestEnrollWithCAFile(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "127.0.0.1:0")
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	os.WriteFile(caFile, srv.ca.CertPEM(), 0o600)
+	c := runClient(t, uplink.Options{Server: srv.addr, StateDir: t.TempDir(), EnrollToken: srv.token(t), CAFile: caFile})
+	waitFor(t, "the connection", 20*time.Second, func() bool { return c.Connected() })
+
+	bad := filepath.Join(t.TempDir(), "bad.crt")
+	os.WriteFile(bad, []byte("not a certificate"), 0o600)
+	c2, err := uplink.New(uplink.Options{Server: srv.addr, StateDir: t.TempDir(), EnrollToken: srv.token(t), CAFile: bad, Hostname: "h", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c2.Run(ctx); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("Run with a bad CA file: %v", err)
+	}
+}
