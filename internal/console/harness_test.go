@@ -251,14 +251,31 @@ func jsString(s string) string {
 // open loads a console path and waits for sel to be visible.
 func (b *browser) open(path, sel string) {
 	b.t.Helper()
-	b.do(chromedp.Navigate(b.base+path), chromedp.WaitVisible(chromedp.CSS(sel)))
+	b.navigate(path)
+	b.do(chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// navigate loads a console path. Chromium aborts a load with
+// ERR_NETWORK_CHANGED when a network interface comes or goes (Docker
+// containers starting on the same machine); such a load is tried again.
+func (b *browser) navigate(path string) {
+	b.t.Helper()
+	var err error
+	for range 5 {
+		if err = chromedp.Do(b.ctx, chromedp.Navigate(b.base+path)); err == nil || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+			break
+		}
+	}
+	if err != nil {
+		b.fail("loading %s: %v", path, err)
+	}
 }
 
 // login logs in through the login page.
 func (b *browser) login(user, password string) {
 	b.t.Helper()
+	b.navigate("/")
 	b.do(
-		chromedp.Navigate(b.base+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#login-user")),
 		chromedp.SendKeys(chromedp.CSS("#login-user"), user),
 		chromedp.SendKeys(chromedp.CSS("#login-pass"), password),

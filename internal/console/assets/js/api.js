@@ -36,7 +36,17 @@ export async function request(method, path, body) {
     headers['Content-Type'] = 'application/json';
     payload = JSON.stringify(body);
   }
-  const res = await fetch(BASE + path, { method, headers, body: payload, credentials: 'same-origin' });
+  const opts = { method, headers, body: payload, credentials: 'same-origin' };
+  let res;
+  try {
+    res = await fetch(BASE + path, opts);
+  } catch (err) {
+    // A network blip (the browser saw an interface change): a read is
+    // tried once more; a change is not, it may have gone through.
+    if (method !== 'GET') throw err;
+    await new Promise((r) => setTimeout(r, 300));
+    res = await fetch(BASE + path, opts);
+  }
   const text = await res.text();
   let data = null;
   if (text) {
