@@ -178,6 +178,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return errors.New("server: Options.TLS is required to serve")
 	}
 	tc := s.o.TLS.Clone()
+	// pki's server configuration asks agents for client certificates; the
+	// API authenticates with sessions and tokens, and a certificate
+	// request makes some browsers prompt for a certificate.
+	tc.ClientAuth, tc.ClientCAs = tls.NoClientCert, nil
 	if len(tc.NextProtos) == 0 {
 		tc.NextProtos = []string{"h2", "http/1.1"}
 	}

@@ -84,6 +84,27 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != 200 || resp.ProtoMajor != 2 || !strings.Contains(string(body), `"ok"`) {
 		t.Errorf("GET /healthz: %s %s %s", resp.Status, resp.Proto, body)
 	}
+	if resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 || resp.TLS.PeerCertificates[len(resp.TLS.PeerCertificates)-1].Issuer.String() != ca.Certificate().Subject.String() {
+		t.Errorf("the server's chain does not lead to the CA")
+	}
+	if tc.ClientAuth == tls.NoClientCert {
+		t.Errorf("pki's config asks for no client certificate: the next check proves nothing")
+	}
+	// The API does not ask browsers for a client certificate.
+	asked := false
+	ctc := pki.PinnedTLS(ca.Fingerprint())
+	ctc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		asked = true
+		return &tls.Certificate{}, nil
+	}
+	if resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: ctc}}).Get(base + "/healthz"); err != nil {
+		t.Errorf("second client: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	if asked {
+		t.Error("the API asked the client for a certificate")
+	}
 	if resp.Header.Get("Strict-Transport-Security") == "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("security headers missing: %v", resp.Header)
 	}
