@@ -116,6 +116,9 @@ func testSession(t *testing.T) {
 	if st := c.do("POST", "/api/v1/logout", nil, nil); st != 200 {
 		t.Errorf("logout: %d", st)
 	}
+	if !e.auditHas("logout", "admin", true) {
+		t.Error("logout not audited")
+	}
 	// The jar dropped the cookie; replay the old one by hand.
 	if st := c.do("GET", "/api/v1/me", nil, nil); st != 401 {
 		t.Errorf("GET /me after logout: %d, want 401", st)
