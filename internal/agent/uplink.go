@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -65,6 +66,14 @@ type reporter struct {
 
 	mu    sync.Mutex
 	sumOf map[string][sha256.Size]byte // class → the profile JSON last sent
+
+	events atomic.Uint64 // events observed, for the heartbeats
+}
+
+// EventCounter is an Uplink that reports how many events the agent saw
+// (uplink.Client's heartbeats): the agent hands it its count.
+type EventCounter interface {
+	SetEventCount(func() uint64)
 }
 
 // maxSeen bounds the containers and images remembered as reported; past
@@ -72,7 +81,11 @@ type reporter struct {
 const maxSeen = 65536
 
 func newReporter(up Uplink, log *slog.Logger) *reporter {
-	return &reporter{up: up, log: log, now: time.Now, containers: make(map[string]bool), images: make(map[string]bool), sumOf: make(map[string][sha256.Size]byte)}
+	r := &reporter{up: up, log: log, now: time.Now, containers: make(map[string]bool), images: make(map[string]bool), sumOf: make(map[string][sha256.Size]byte)}
+	if ec, ok := up.(EventCounter); ok {
+		ec.SetEventCount(r.events.Load)
+	}
+	return r
 }
 
 func (r *reporter) send(kind string, v any) {
@@ -143,7 +156,11 @@ func osRelease(path string) map[string]string {
 
 // observe reports e's container and image the first time they are seen.
 func (r *reporter) observe(e *event.Event) {
-	if r == nil || e.Workload == nil || e.Workload.ContainerID == "" {
+	if r == nil {
+		return
+	}
+	r.events.Add(1)
+	if e.Workload == nil || e.Workload.ContainerID == "" {
 		return
 	}
 	w := e.Workload

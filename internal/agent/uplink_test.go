@@ -244,3 +244,25 @@ func FuzzParseTarget(f *testing.F) {
 		}
 	})
 }
+
+type countingUplink struct {
+	fakeUplink
+	count func() uint64
+}
+
+func (c *countingUplink) SetEventCount(f func() uint64) { c.count = f }
+
+// An Uplink that takes the event count gets one that counts every event.
+func TestReporterEventCount(t *testing.T) {
+	up := &countingUplink{}
+	r := newReporter(up, slog.New(slog.DiscardHandler))
+	if up.count == nil {
+		t.Fatal("SetEventCount not called")
+	}
+	for range 5 {
+		r.observe(&event.Event{})
+	}
+	if n := up.count(); n != 5 {
+		t.Errorf("count %d after 5 events", n)
+	}
+}

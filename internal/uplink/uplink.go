@@ -103,7 +103,12 @@ type Client struct {
 
 	connected atomic.Bool
 	acked     atomic.Uint64
+	events    atomic.Pointer[func() uint64]
 }
+
+// SetEventCount sets how heartbeats learn the events the agent saw
+// (instead of Options.Events).
+func (c *Client) SetEventCount(f func() uint64) { c.events.Store(&f) }
 
 type clientTLS struct{ cert, key, ca []byte }
 
@@ -595,7 +600,9 @@ func (c *Client) session(ctx context.Context, api *wire.AgentClient) (up bool, e
 		case now := <-hb.C:
 			s := sp.Stats()
 			h := &wire.Heartbeat{Time: now, Spooled: s.Records + s.Queued, Dropped: s.Dropped}
-			if c.o.Events != nil {
+			if f := c.events.Load(); f != nil {
+				h.Events = (*f)()
+			} else if c.o.Events != nil {
 				h.Events = c.o.Events()
 			}
 			if s.Dropped > reportedDrops {
