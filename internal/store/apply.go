@@ -121,13 +121,9 @@ var (
 )
 
 func (s *db) write(ctx context.Context, tx *sql.Tx, b *Batch) error {
-	if len(b.Alerts) > 0 {
-		err := s.insert(ctx, tx, "alerts", alertCols, " ON CONFLICT (id) DO NOTHING", len(b.Alerts), func(dst []any, i int) []any {
-			return s.alertArgs(dst, &b.Alerts[i])
-		})
-		if err != nil {
-			return fmt.Errorf("alerts: %w", err)
-		}
+	added, err := s.insertAlerts(ctx, tx, b.Alerts)
+	if err != nil {
+		return fmt.Errorf("alerts: %w", err)
 	}
 	for i := range b.AlertUpdates {
 		if err := s.updateAlert(ctx, tx, &b.AlertUpdates[i]); err != nil {
@@ -195,11 +191,70 @@ func (s *db) write(ctx context.Context, tx *sql.Tx, b *Batch) error {
 	}
 	// Last: these rows are shared by every agent's alerts of the same
 	// minute and rule, and stay locked (PostgreSQL) until the commit.
-	if err := s.countAlerts(ctx, tx, b.Alerts); err != nil {
+	if err := s.countAlerts(ctx, tx, added); err != nil {
 		return fmt.Errorf("alert counts: %w", err)
 	}
 	return nil
 }
+
+// insertAlerts inserts new alerts and returns those that were: an ID
+// already stored (or twice in the batch) is left alone and not counted
+// again on the dashboard.
+func (s *db) insertAlerts(ctx context.Context, tx *sql.Tx, as []Alert) ([]*Alert, error) {
+	if len(as) == 0 {
+		return nil, nil
+	}
+	var added []*Alert
+	const tail = " ON CONFLICT (id) DO NOTHING"
+	if s.d.rowInserts {
+		st, err := tx.PrepareContext(ctx, s.insertSQL("alerts", alertCols, tail, alertNCols, 1))
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		args := make([]any, 0, alertNCols)
+		for i := range as {
+			res, err := st.ExecContext(ctx, s.alertArgs(args[:0], &as[i])...)
+			if err != nil {
+				return nil, err
+			}
+			if n, err := res.RowsAffected(); err == nil && n == 1 {
+				added = append(added, &as[i])
+			}
+		}
+		return added, nil
+	}
+	per := min(500, s.d.maxParams/alertNCols)
+	args := make([]any, 0, min(len(as), per)*alertNCols)
+	for start := 0; start < len(as); start += per {
+		end := min(len(as), start+per)
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = s.alertArgs(args, &as[i])
+		}
+		rows, err := tx.QueryContext(ctx, s.insertSQL("alerts", alertCols, tail+" RETURNING id", alertNCols, end-start), args...)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := collect(rows, func(r *sql.Rows, id *string) error { return r.Scan(id) })
+		if err != nil {
+			return nil, err
+		}
+		inserted := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			inserted[id] = true
+		}
+		for i := start; i < end; i++ {
+			if inserted[as[i].ID] {
+				delete(inserted, as[i].ID) // the first of the ID in the batch
+				added = append(added, &as[i])
+			}
+		}
+	}
+	return added, nil
+}
+
+var alertNCols = strings.Count(alertCols, ",") + 1
 
 // dedupe keeps the last of each key, sorted by key.
 func dedupe[T any, K interface{ ~string | ~[2]string }](xs []T, key func(T) K) []T {
@@ -413,10 +468,10 @@ func (c alertCounts) add(a *Alert) {
 }
 
 // countAlerts adds new alerts to the dashboard's counts.
-func (s *db) countAlerts(ctx context.Context, tx *sql.Tx, as []Alert) error {
+func (s *db) countAlerts(ctx context.Context, tx *sql.Tx, as []*Alert) error {
 	c := alertCounts{}
-	for i := range as {
-		c.add(&as[i])
+	for _, a := range as {
+		c.add(a)
 	}
 	return s.writeCounts(ctx, tx, c)
 }

@@ -421,6 +421,9 @@ func testAlertStats(t *testing.T, eng engine) {
 	add(3*time.Hour+5*time.Minute, "miner", 2, "", "T1496")
 	_, err := s.Apply(ctx, &store.Batch{Alerts: as})
 	must(t, err)
+	// Alerts already stored, and an ID twice in one batch, are not counted again.
+	_, err = s.Apply(ctx, &store.Batch{Alerts: []store.Alert{as[1], as[2], as[1]}})
+	must(t, err)
 	since := base.Truncate(time.Hour)
 	st, err := s.AlertStats(ctx, since, time.Hour)
 	must(t, err)
