@@ -141,6 +141,8 @@ type platform struct {
 	password     string // "" when the admin existed before
 	passwordFile string
 	errc         chan error
+	cancel       context.CancelFunc // stops the API server
+	apiDone      chan struct{}      // closed when it has stopped
 	log          *slog.Logger
 }
 
@@ -157,7 +159,7 @@ func startServer(ctx context.Context, g *globals, c *serverConfig) (*platform, e
 	if err != nil {
 		return nil, err
 	}
-	p := &platform{cfg: c, st: st, errc: make(chan error, 4), log: log, admin: c.admin}
+	p := &platform{cfg: c, st: st, errc: make(chan error, 4), log: log, admin: c.admin, apiDone: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -218,7 +220,12 @@ func startServer(ctx context.Context, g *globals, c *serverConfig) (*platform, e
 	p.grpc = grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsConf.Clone())), grpc.MaxRecvMsgSize(8<<20))
 	p.hub.Register(p.grpc)
 	go func() { p.errc <- p.grpc.Serve(agentLn) }()
-	go func() { p.errc <- p.srv.Serve(ctx, apiLn) }()
+	sctx, cancel := context.WithCancel(ctx)
+	p.cancel = cancel
+	go func() {
+		defer close(p.apiDone)
+		p.errc <- p.srv.Serve(sctx, apiLn)
+	}()
 	go p.prune(ctx)
 	ok = true
 	return p, nil
@@ -279,6 +286,15 @@ func (p *platform) wait(ctx context.Context) error {
 }
 
 func (p *platform) close() {
+	if p.cancel != nil {
+		// Requests in flight finish (the server gives them 10 s) before
+		// the store they use is closed.
+		p.cancel()
+		select {
+		case <-p.apiDone:
+		case <-time.After(15 * time.Second):
+		}
+	}
 	if p.grpc != nil {
 		stopped := make(chan struct{})
 		go func() { p.grpc.GracefulStop(); close(stopped) }()
