@@ -557,3 +557,28 @@ func TestEnrollWithCAFile(t *testing.T) {
 		t.Errorf("Run with a bad CA file: %v", err)
 	}
 }
+
+// An agent whose spool was deleted starts its sequence again at 1 while the
+// server holds more: the records are renumbered after the server's, not
+// taken for ones it has.
+func TestSpoolLostServerAhead(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "127.0.0.1:0")
+	state := t.TempDir()
+	o := uplink.Options{Server: srv.addr, StateDir: state, EnrollToken: srv.token(t), CAFingerprint: srv.ca.Fingerprint()}
+	c := runClient(t, o)
+	for i := range 10 {
+		c.Send(wire.KindAlert, testAlert(i))
+	}
+	waitFor(t, "the first alerts delivered", 20*time.Second, func() bool { return delivered(c.Client) && c.Spool().Stats().Next == 11 })
+	c.stop()
+	c.Close()
+	if err := os.Remove(filepath.Join(state, uplink.SpoolFile)); err != nil {
+		t.Fatal(err)
+	}
+	c = runClient(t, o)
+	for i := 10; i < 15; i++ {
+		c.Send(wire.KindAlert, testAlert(i))
+	}
+	waitFor(t, "the later alerts delivered", 20*time.Second, func() bool { return delivered(c.Client) && c.Spool().Stats().Next == 16 })
+	checkExactlyOnce(t, storedRules(t, srv.st), 15)
+}

@@ -445,6 +445,54 @@ func (s *Spool) Ack(seq uint64) error {
 	return nil
 }
 
+// SkipTo moves the sequence past seq when it has not got there: the
+// server holds records up to seq that this spool never wrote (it was
+// deleted or restored from an older copy). The records kept are
+// renumbered from seq+1, in order, so the server does not take them for
+// ones it has. It returns how many were renumbered.
+func (s *Spool) SkipTo(seq uint64) (int, error) {
+	s.mu.Lock()
+	if seq < s.meta.next {
+		s.mu.Unlock()
+		return 0, nil
+	}
+	s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var m meta
+	moved := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		rb, mb := tx.Bucket(bucketRecords), tx.Bucket(bucketMeta)
+		m = readMeta(mb)
+		if seq < m.next {
+			return nil
+		}
+		var vals [][]byte
+		c := rb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.First() {
+			vals = append(vals, slices.Clone(v))
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		for i, v := range vals {
+			if err := rb.Put(seqKey(seq+1+uint64(i)), v); err != nil {
+				return err
+			}
+		}
+		moved = len(vals)
+		m.next, m.acked = seq+1+uint64(len(vals)), seq
+		return writeMeta(mb, m)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("spool: moving the sequence to %d: %w", seq, err)
+	}
+	s.mu.Lock()
+	s.meta = m
+	s.mu.Unlock()
+	return moved, nil
+}
+
 // Pending returns committed records from seq from on, in order: at most
 // max records and, past the first, at most maxBytes of data.
 func (s *Spool) Pending(from uint64, max, maxBytes int) ([]wire.Record, error) {

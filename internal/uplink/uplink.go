@@ -516,6 +516,17 @@ func (c *Client) session(ctx context.Context, api *wire.AgentClient) (up bool, e
 	if m.Ack == nil {
 		return false, errors.New("the server answered the hello without an ack")
 	}
+	if m.Ack.Seq >= sp.Stats().Next {
+		// The server has more of this agent than the spool ever wrote:
+		// the spool was lost. Renumber what it holds after the server's.
+		n, err := sp.SkipTo(m.Ack.Seq)
+		if err != nil {
+			return true, err
+		}
+		c.log.Warn("uplink: the server holds records beyond this spool's sequence (spool deleted or restored?); renumbered the spooled records after them",
+			"server_seq", m.Ack.Seq, "renumbered", n)
+		first = sp.Stats().First
+	}
 	if err := sp.Ack(m.Ack.Seq); err != nil {
 		return true, err
 	}
