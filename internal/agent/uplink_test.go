@@ -266,3 +266,15 @@ func TestReporterEventCount(t *testing.T) {
 		t.Errorf("count %d after 5 events", n)
 	}
 }
+
+// BenchmarkReporterObserve is the uplink's cost on every event: a
+// container already reported (the common case).
+func BenchmarkReporterObserve(b *testing.B) {
+	r := newReporter(&fakeUplink{}, slog.New(slog.DiscardHandler))
+	e := &event.Event{Workload: &event.Workload{ContainerID: strings.Repeat("e", 64), Image: "nginx:1.25"}}
+	r.observe(e)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.observe(e)
+	}
+}
