@@ -152,7 +152,7 @@ func TestBrowserAlertPage(t *testing.T) {
 		t.Errorf("process tree rows %v, want two ancestors, the parent, the process", roles)
 	}
 	tree := evalJS[[]string](b, `[...document.querySelectorAll('[data-testid="process-tree"] > li')].map(li => li.textContent)`)
-	wantTree := []string{"pid 4001/usr/sbin/nginxnginx -g daemon off;", "pid 4100/usr/sbin/nginxnginx: worker process", "pid 4200/usr/bin/bashbash -iuser www-data", "pid 4242/usr/bin/dashsh -c iduser www-data"}
+	wantTree := []string{"pid 4001/usr/sbin/nginxnginx -g daemon off;", "pid 4100/usr/sbin/nginxnginx: worker process", "pid 4200/usr/bin/bashbash -iuser www-data", "pid 4242(42 in container)/usr/bin/dashsh -c iduser www-data"}
 	for i, w := range wantTree {
 		if i >= len(tree) || !strings.Contains(tree[i], w) {
 			t.Errorf("process tree row %d = %q, want it to contain %q", i, at(tree, i), w)

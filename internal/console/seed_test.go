@@ -84,7 +84,7 @@ func seed(t *testing.T, st store.Store) seeded {
 		Output: "A shell was spawned in a container (user=www-data shell=sh parent=bash cmdline=sh -c id container=web-1)", Count: 1,
 		Event: &event.Event{
 			Time: now.Add(-30 * time.Minute), Type: event.ProcessExec,
-			Process:   event.Process{PID: 4242, PPID: 4200, Name: "sh", Exe: "/usr/bin/dash", Args: []string{"sh", "-c", "id"}, CmdLine: "sh -c id", UID: 33, User: "www-data"},
+			Process:   event.Process{PID: 4242, VPID: 42, PPID: 4200, Name: "sh", Exe: "/usr/bin/dash", Args: []string{"sh", "-c", "id"}, CmdLine: "sh -c id", UID: 33, User: "www-data"},
 			Parent:    &event.Process{PID: 4200, PPID: 4100, Name: "bash", Exe: "/usr/bin/bash", Args: []string{"bash", "-i"}, CmdLine: "bash -i", UID: 33, User: "www-data"},
 			Ancestors: []event.Ancestor{{PID: 4100, Name: "nginx", Exe: "/usr/sbin/nginx", Args: []string{"nginx: worker process"}}, {PID: 4001, Name: "nginx", Exe: "/usr/sbin/nginx", Args: []string{"nginx", "-g", "daemon off;"}}},
 			Workload:  web,

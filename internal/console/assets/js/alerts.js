@@ -212,6 +212,7 @@ export function processTree(ev) {
     const li = h('li', { class: 'pnode pnode-' + role, testid: 'ptree-' + role },
       h('span', { class: 'prole' }, i ? '└ ' + role : role),
       h('span', { class: 'ppid' }, 'pid ' + p.pid),
+      p.vpid && p.vpid !== p.pid ? h('span', { class: 'pvpid', title: 'pid in the container' }, `(${p.vpid} in container)`) : null,
       h('code', { class: 'pexe' }, p.exe || p.name || '?'),
       h('code', { class: 'pcmd' }, p.cmd_line || (p.args || []).join(' ') || ''),
       p.user || p.uid !== undefined ? h('span', { class: 'puser' }, 'user ' + (p.user || p.uid)) : null);
