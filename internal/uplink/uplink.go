@@ -596,6 +596,8 @@ func (c *Client) session(ctx context.Context, api *wire.AgentClient) (up bool, e
 		case err := <-errc:
 			return true, fmt.Errorf("receiving: %w", err)
 		case seq := <-acks:
+			// What was not sent cannot have been stored.
+			seq = min(seq, sent)
 			if err := sp.Ack(seq); err != nil {
 				return true, err
 			}
