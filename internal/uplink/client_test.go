@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -231,8 +232,9 @@ func TestEnrollAndConnect(t *testing.T) {
 
 	// A wrong fingerprint is refused at enrollment.
 	tok2 := srv.token(t)
+	var logBuf syncBuffer
 	c4, err := uplink.New(uplink.Options{Server: srv.addr, StateDir: t.TempDir(), EnrollToken: tok2, Hostname: "x",
-		CAFingerprint: strings.Repeat("AB:", 31) + "AB", MaxBackoff: 50 * time.Millisecond, Logger: quietLogger()})
+		CAFingerprint: strings.Repeat("AB:", 31) + "AB", MaxBackoff: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,6 +243,9 @@ func TestEnrollAndConnect(t *testing.T) {
 	defer cancel4()
 	if err := c4.Run(ctx4); !errors.Is(err, context.DeadlineExceeded) || c4.AgentID() != "" {
 		t.Errorf("enrolling with a server of another CA: %v, agent %q", err, c4.AgentID())
+	}
+	if !strings.Contains(logBuf.String(), "no CA with fingerprint") {
+		t.Errorf("the log does not say the fingerprint did not match:\n%s", logBuf.String())
 	}
 }
 
@@ -264,6 +269,23 @@ func TestNewRefusesBadSetup(t *testing.T) {
 	if _, err := uplink.New(uplink.Options{Server: "127.0.0.1:1", StateDir: dir, Hostname: "h"}); err == nil || !strings.Contains(err.Error(), uplink.KeyFile) {
 		t.Errorf("half identity: %v", err)
 	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func testAlert(i int) *alert.Alert {
@@ -581,4 +603,35 @@ func TestSpoolLostServerAhead(t *testing.T) {
 	}
 	waitFor(t, "the later alerts delivered", 20*time.Second, func() bool { return delivered(c.Client) && c.Spool().Stats().Next == 16 })
 	checkExactlyOnce(t, storedRules(t, srv.st), 15)
+}
+
+// An agent started before its server enrolls once the server is up.
+func TestEnrollWhenTheServerComesUp(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ca, err := pki.LoadOrCreate(filepath.Join(dir, "pki")) // the server's CA, made ahead
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := "early-agent-token"
+	c := runClient(t, uplink.Options{Server: addr, StateDir: t.TempDir(), EnrollToken: tok, CAFingerprint: ca.Fingerprint()})
+	c.Send(wire.KindAlert, testAlert(0))
+	time.Sleep(100 * time.Millisecond) // not a synchronisation: lets a few enrollment attempts fail first
+	// The token is in the store before the server listens.
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "vigil.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := createToken(st, tok); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	srv := startServer(t, dir, addr)
+	waitFor(t, "the alert delivered", 30*time.Second, func() bool { return delivered(c.Client) })
+	checkExactlyOnce(t, storedRules(t, srv.st), 1)
 }

@@ -426,7 +426,7 @@ func (c *Client) enroll(ctx context.Context) error {
 	defer cancel()
 	resp, err := wire.NewAgentClient(cc).Enroll(ectx, &wire.EnrollRequest{
 		Token: c.o.EnrollToken, Hostname: c.o.Hostname, Version: c.o.Version, CSR: csrPEM,
-	}, grpc.WaitForReady(true))
+	})
 	if err != nil {
 		return fmt.Errorf("uplink: enrolling with %s: %w", c.o.Server, err)
 	}
