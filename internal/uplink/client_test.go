@@ -619,9 +619,11 @@ func TestEnrollWhenTheServerComesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := "early-agent-token"
-	c := runClient(t, uplink.Options{Server: addr, StateDir: t.TempDir(), EnrollToken: tok, CAFingerprint: ca.Fingerprint()})
+	var logBuf syncBuffer
+	c := runClient(t, uplink.Options{Server: addr, StateDir: t.TempDir(), EnrollToken: tok, CAFingerprint: ca.Fingerprint(),
+		Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	c.Send(wire.KindAlert, testAlert(0))
-	time.Sleep(100 * time.Millisecond) // not a synchronisation: lets a few enrollment attempts fail first
+	waitFor(t, "a failed enrollment attempt", 20*time.Second, func() bool { return strings.Contains(logBuf.String(), "enrollment failed, retrying") })
 	// The token is in the store before the server listens.
 	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "vigil.db"))
 	if err != nil {
