@@ -73,7 +73,7 @@ func openSQLite(ctx context.Context, dsn, path string) (Store, error) {
 	// modernc.org/sqlite reads _pragma and _txlock from a file: URI.
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
-		"&_pragma=foreign_keys(0)&_pragma=cache_size(-16000)&_pragma=temp_store(MEMORY)"
+		"&_pragma=foreign_keys(0)&_pragma=temp_store(MEMORY)"
 	// One writer connection: SQLite serialises writers anyway, and one
 	// connection keeps prepared statements warm and never sees SQLITE_BUSY
 	// from itself. BEGIN IMMEDIATE takes the write lock up front against
@@ -84,7 +84,7 @@ func openSQLite(ctx context.Context, dsn, path string) (Store, error) {
 	// every checkpointEvery, and the writer only checkpoints itself when
 	// the WAL passes 64 MB (16384 pages of 4 KB), if the background falls
 	// behind.
-	w, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
+	w, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=cache_size(-16000)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
 	if err != nil {
 		return fail(err)
 	}
@@ -92,7 +92,9 @@ func openSQLite(ctx context.Context, dsn, path string) (Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	r, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=query_only(1)")
+	// Page caches: 16 MB for the writer (the indexes it appends to), 4 MB
+	// a reader, SQLite's 2 MB default for the checkpointer.
+	r, err := sql.Open("sqlite", base+"?"+pragmas+"&_pragma=cache_size(-4000)&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return fail(err)
