@@ -637,3 +637,33 @@ func TestEnrollWhenTheServerComesUp(t *testing.T) {
 	waitFor(t, "the alert delivered", 30*time.Second, func() bool { return delivered(c.Client) })
 	checkExactlyOnce(t, storedRules(t, srv.st), 1)
 }
+
+// A damaged spool file is set aside and an empty spool started: the agent
+// keeps reporting.
+func TestDamagedSpoolSetAside(t *testing.T) {
+	state := t.TempDir()
+	junk := []byte(strings.Repeat("this is not a bbolt file ", 400))
+	os.WriteFile(filepath.Join(state, uplink.SpoolFile), junk, 0o600)
+	c, err := uplink.New(uplink.Options{Server: "127.0.0.1:1", StateDir: state, Hostname: "h", EnrollToken: "t",
+		CAFingerprint: strings.Repeat("AB", 32), Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("New with a damaged spool: %v", err)
+	}
+	defer c.Close()
+	if err := c.Send(wire.KindAlert, testAlert(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Spool().Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Spool().Stats(); st.Records != 1 {
+		t.Errorf("the new spool holds %d records", st.Records)
+	}
+	aside, _ := filepath.Glob(filepath.Join(state, uplink.SpoolFile+".damaged-*"))
+	if len(aside) != 1 {
+		t.Fatalf("set aside: %v", aside)
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != string(junk) {
+		t.Error("the damaged file was not kept as it was")
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -183,7 +185,18 @@ func New(o Options) (*Client, error) {
 	if o.SpoolMax > 0 {
 		so.MaxBytes = o.SpoolMax
 	}
-	sp, err := OpenSpool(filepath.Join(o.StateDir, SpoolFile), so)
+	path := filepath.Join(o.StateDir, SpoolFile)
+	sp, err := OpenSpool(path, so)
+	if err != nil && !errors.Is(err, bolt.ErrTimeout) && !errors.Is(err, fs.ErrPermission) {
+		// A damaged spool is set aside, not a reason to stop the agent:
+		// its records are lost, the sequence recovers against the
+		// server's (Spool.SkipTo).
+		aside := fmt.Sprintf("%s.damaged-%d", path, time.Now().Unix())
+		if rerr := os.Rename(path, aside); rerr == nil {
+			c.log.Error("uplink: the spool cannot be opened; set aside, starting an empty one", "err", err, "moved_to", aside)
+			sp, err = OpenSpool(path, so)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("uplink: %w", err)
 	}
