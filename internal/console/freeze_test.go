@@ -120,6 +120,10 @@ func TestBrowserFreezeContainer(t *testing.T) {
 	if st := freezerState(t, cid); st != "FROZEN" {
 		t.Fatalf("the page says freeze: done but the container's freezer is %q", st)
 	}
+	// Docker does not know: the freezer cgroup was written directly.
+	if paused := strings.TrimSpace(vigiltest.Run(t, "", "docker", "inspect", "-f", "{{.State.Paused}}", cid)); paused != "false" {
+		t.Errorf("docker inspect State.Paused = %s while frozen (docs/console.md says Docker does not know)", paused)
+	}
 	b.waitText(`[data-testid="responses-table"]`, "freeze")
 	b.screenshot("alert-frozen")
 
