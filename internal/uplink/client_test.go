@@ -269,6 +269,15 @@ func TestNewRefusesBadSetup(t *testing.T) {
 	if _, err := uplink.New(uplink.Options{Server: "127.0.0.1:1", StateDir: dir, Hostname: "h"}); err == nil || !strings.Contains(err.Error(), uplink.KeyFile) {
 		t.Errorf("half identity: %v", err)
 	}
+	// With a token it enrolls again instead.
+	c, err := uplink.New(uplink.Options{Server: "127.0.0.1:1", StateDir: dir, Hostname: "h", EnrollToken: "t", CAFingerprint: strings.Repeat("AB", 32)})
+	if err != nil {
+		t.Fatalf("half identity with a token: %v", err)
+	}
+	if c.AgentID() != "" {
+		t.Errorf("half identity taken as agent %q", c.AgentID())
+	}
+	c.Close()
 }
 
 type syncBuffer struct {

@@ -165,6 +165,8 @@ func New(o Options) (*Client, error) {
 			"agent", id)
 	case err == nil:
 		c.agentID, c.tls = id, t
+	case !errors.Is(err, os.ErrNotExist) && o.EnrollToken != "" && (o.CAFingerprint != "" || o.CAFile != ""):
+		c.log.Warn("uplink: the identity in the state directory is damaged; enrolling again with the token", "err", err)
 	case errors.Is(err, os.ErrNotExist):
 		if o.EnrollToken == "" {
 			return nil, fmt.Errorf("uplink: %s: %w", o.StateDir, ErrNotEnrolled)
