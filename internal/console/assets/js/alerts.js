@@ -7,7 +7,7 @@ import { get, post, query, session } from './api.js';
 import { confirmAction } from './confirm.js';
 
 const REFRESH_MS = 5000;
-export const RANGES = [['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['168h', 'Last 7 days'], ['all', 'All time']];
+export const RANGES = [['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['168h', 'Last 7 days'], ['720h', 'Last 30 days'], ['all', 'All time']];
 
 export async function alertsPage(main, _p, q, { navigate }) {
   const f = {
