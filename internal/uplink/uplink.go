@@ -325,7 +325,15 @@ func (c *Client) Run(ctx context.Context) error {
 			reenrolled = true
 			c.log.Warn("uplink: the server refused this agent's certificate; enrolling again with the token", "err", err)
 			if err := c.enroll(ctx); err != nil {
-				return err
+				if permanent(err) || ctx.Err() != nil {
+					return err
+				}
+				reenrolled = false // the server was away: try again
+				c.log.Warn("uplink: enrollment failed, retrying", "err", err)
+				if err := wait(); err != nil {
+					return err
+				}
+				continue
 			}
 			cc.Close()
 			if cc, err = c.dial(); err != nil {
