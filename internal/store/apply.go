@@ -112,10 +112,16 @@ func excluded(cols string, skip ...string) string {
 }
 
 var (
-	incidentUpsert   = " ON CONFLICT (id) DO UPDATE SET " + excluded(incidentCols, "id")
-	assetUpsert      = " ON CONFLICT (kind, id) DO UPDATE SET " + excluded(assetCols, "kind", "id", "first_seen") + ", first_seen = COALESCE(assets.first_seen, excluded.first_seen)"
-	scanUpsert       = " ON CONFLICT (id) DO UPDATE SET " + excluded(scanCols, "id")
-	responseUpsert   = " ON CONFLICT (id) DO UPDATE SET " + excluded(responseCols, "id")
+	incidentUpsert = " ON CONFLICT (id) DO UPDATE SET " + excluded(incidentCols, "id")
+	assetUpsert    = " ON CONFLICT (kind, id) DO UPDATE SET " + excluded(assetCols, "kind", "id", "first_seen") + ", first_seen = COALESCE(assets.first_seen, excluded.first_seen)"
+	scanUpsert     = " ON CONFLICT (id) DO UPDATE SET " + excluded(scanCols, "id")
+	// A response is stored twice: by the server from the command's result
+	// (with the alert it answers) and by the hub from the agent's own
+	// record (without it). Neither copy may unlink the alert or un-undo
+	// the action.
+	responseUpsert = " ON CONFLICT (id) DO UPDATE SET " + excluded(responseCols, "id", "alert_id", "undone") +
+		", alert_id = COALESCE(NULLIF(excluded.alert_id, ''), responses.alert_id)" +
+		", undone = (responses.undone OR excluded.undone)"
 	profileUpsert    = " ON CONFLICT (agent_id, class) DO UPDATE SET " + excluded(profileCols, "agent_id", "class")
 	complianceUpsert = " ON CONFLICT (id) DO UPDATE SET " + excluded(complianceCols, "id")
 )

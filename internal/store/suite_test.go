@@ -649,6 +649,17 @@ func testResponsesProfilesCompliance(t *testing.T, eng engine) {
 	if d := cmp.Diff(r1, got); d != "" {
 		t.Fatalf("Response (-want +got):\n%s", d)
 	}
+	// The agent's own copy of the record arrives later, without the alert
+	// and before it knew of the undo: neither is lost.
+	agentCopy := r1
+	agentCopy.AlertID, agentCopy.Undone = "", false
+	_, err = s.Apply(ctx, &store.Batch{Responses: []store.Response{agentCopy}})
+	must(t, err)
+	got, err = s.Response(ctx, "r1")
+	must(t, err)
+	if d := cmp.Diff(r1, got); d != "" {
+		t.Fatalf("Response after the agent's copy (-want +got):\n%s", d)
+	}
 	all, err := s.Responses(ctx, "", 0)
 	must(t, err)
 	if len(all) != 2 || all[0].ID != "r2" {
