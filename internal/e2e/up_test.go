@@ -28,9 +28,9 @@ import (
 
 // TestUpDoneWhen is the platform's "done when": `vigil up` brings up the
 // server, the console and this host's agent; a container doing something
-// malicious shows up within seconds as an alert with its process tree; an
-// analyst freezes it through the API (the console's buttons call the same
-// endpoint; internal/console's browser test clicks them); the same alert
+// malicious (reads /etc/shadow) shows up within seconds as an alert with
+// its process tree; an analyst opens it in the console (Debian's Chromium,
+// driven by chromedp), freezes the container and undoes it; the same alert
 // reaches a real rsyslogd as CEF and a file as OCSF.
 func TestUpDoneWhen(t *testing.T) {
 	vigiltest.RequireRoot(t)
@@ -108,18 +108,25 @@ func TestUpDoneWhen(t *testing.T) {
 		t.Errorf("process tree: process %q parent %+v", raw.Event.Process.Name, raw.Event.Parent)
 	}
 
-	// An analyst freezes the container.
-	var resp store.Response
-	api.post(t, "/api/v1/responses", map[string]string{"alert_id": found.ID, "action": "freeze"}, &resp)
-	if resp.Outcome != "done" {
-		t.Fatalf("freeze: outcome %q error %q", resp.Outcome, resp.Error)
-	}
+	// An analyst opens the alert in the console, sees its process tree and
+	// freezes the container; then undoes it.
+	b := newBrowser(t, up.url)
+	b.login(up.admin, up.password)
+	b.open("/alerts/"+found.ID, `[data-testid="process-tree"]`)
+	b.waitText(`[data-testid="process-tree"]`, "cat /etc/shadow")
+	b.waitText(`[data-testid="wl-container-id"]`, cid)
+	b.click("#respond-freeze", "#confirm-dialog")
+	b.click("#confirm-yes", "")
+	b.waitText("#response-result", "freeze: done")
 	if st := freezerState(t, cid); st != "FROZEN" {
-		t.Errorf("after freeze the container's freezer is %q", st)
+		t.Errorf("after Freeze in the console the container's freezer is %q", st)
 	}
-	api.post(t, "/api/v1/responses/"+resp.ID+"/undo", nil, nil)
+	b.waitText(`[data-testid="responses-table"]`, "freeze")
+	b.click(`[data-testid="responses-table"] button.undo`, "#confirm-dialog")
+	b.click("#confirm-yes", "")
+	b.waitText("#response-result", "unfreeze: done")
 	if st := freezerState(t, cid); st != "THAWED" {
-		t.Errorf("after undo the container's freezer is %q", st)
+		t.Errorf("after Undo in the console the container's freezer is %q", st)
 	}
 
 	// The same alert reached the syslog receiver as CEF and the OCSF file.
