@@ -44,6 +44,7 @@ type asset struct {
 	Data      any               `json:"data,omitempty"`
 	FirstSeen time.Time         `json:"first_seen"`
 	LastSeen  time.Time         `json:"last_seen"`
+	Gone      bool              `json:"gone,omitempty"`
 }
 
 // Asset kinds, as store names them.
@@ -164,6 +165,16 @@ func (r *reporter) observe(e *event.Event) {
 		return
 	}
 	w := e.Workload
+	if e.Type == event.ProcessExit && e.Process.VPID == 1 {
+		// The container's init ended: so did the container.
+		if _, seen := r.containers[w.ContainerID]; seen {
+			delete(r.containers, w.ContainerID)
+			a := containerAsset(w, r.now())
+			a.Gone = true
+			r.send(wire.KindAsset, a)
+		}
+		return
+	}
 	// The value says the container was reported with its metadata; one
 	// first seen before the runtime answered is reported again once it
 	// has them.
@@ -176,16 +187,7 @@ func (r *reporter) observe(e *event.Event) {
 	}
 	r.containers[w.ContainerID] = w.Image != ""
 	now := r.now()
-	name := w.ContainerName
-	if name == "" {
-		name = w.ContainerID[:min(12, len(w.ContainerID))]
-	}
-	r.send(wire.KindAsset, asset{Kind: assetContainer, ID: w.ContainerID, Name: name, Labels: w.Labels,
-		FirstSeen: now, LastSeen: now, Data: map[string]any{
-			"host": w.Host, "runtime": w.Runtime, "image": w.Image, "image_digest": w.ImageDigest,
-			"privileged": w.Privileged, "network_mode": w.NetworkMode, "pod_name": w.PodName,
-			"pod_namespace": w.PodNamespace, "started_at": w.StartedAt,
-		}})
+	r.send(wire.KindAsset, containerAsset(w, now))
 	img := w.ImageDigest
 	if img == "" {
 		img = w.Image
@@ -199,6 +201,19 @@ func (r *reporter) observe(e *event.Event) {
 	r.images[img] = true
 	r.send(wire.KindAsset, asset{Kind: assetImage, ID: img, Name: w.Image, FirstSeen: now, LastSeen: now,
 		Data: map[string]any{"reference": w.Image, "digest": w.ImageDigest}})
+}
+
+func containerAsset(w *event.Workload, now time.Time) asset {
+	name := w.ContainerName
+	if name == "" {
+		name = w.ContainerID[:min(12, len(w.ContainerID))]
+	}
+	return asset{Kind: assetContainer, ID: w.ContainerID, Name: name, Labels: w.Labels,
+		FirstSeen: now, LastSeen: now, Data: map[string]any{
+			"host": w.Host, "runtime": w.Runtime, "image": w.Image, "image_digest": w.ImageDigest,
+			"privileged": w.Privileged, "network_mode": w.NetworkMode, "pod_name": w.PodName,
+			"pod_namespace": w.PodNamespace, "started_at": w.StartedAt,
+		}}
 }
 
 // profiles reports the profiles that changed since they were last sent,

@@ -106,6 +106,24 @@ func TestReporterObserve(t *testing.T) {
 	if img.Kind != "image" || img.ID != "sha256:abc" || img.Name != "nginx:1.25" {
 		t.Errorf("image asset %s", recs[1].Data)
 	}
+	// The container's init exits: it is reported gone, with its metadata.
+	exit := *full
+	exit.Type, exit.Process.VPID = event.ProcessExit, 1
+	notInit := exit
+	notInit.Process.VPID = 7
+	r.observe(&notInit)
+	if n := len(up.take()); n != 0 {
+		t.Fatalf("%d records for a non-init exit", n)
+	}
+	r.observe(&exit)
+	recs = up.take()
+	var gone asset
+	if len(recs) == 1 {
+		json.Unmarshal(recs[0].Data, &gone)
+	}
+	if !gone.Gone || gone.ID != id || gone.Name != "web" {
+		t.Errorf("after init's exit: %+v", recs)
+	}
 	var nilRep *reporter
 	nilRep.observe(full) // no uplink: no panic
 }
@@ -161,7 +179,7 @@ func TestResponseLog(t *testing.T) {
 
 // TestAgentReportsToUplink runs the agent with an Uplink and a container
 // reading /etc/shadow: the uplink gets the host, the container and its
-// image, and the rule's alert.
+// image, the rule's alert, and the container's end.
 func TestAgentReportsToUplink(t *testing.T) {
 	vigiltest.RequireRoot(t)
 	img := vigiltest.RequireBookwormImage(t)
@@ -175,17 +193,19 @@ func TestAgentReportsToUplink(t *testing.T) {
 		o.Uplink = up
 		o.Hostname = "uplink-test-host"
 	})
-	id := strings.TrimSpace(vigiltest.Run(t, "", "docker", "run", "-d", img, "sh", "-c", "sleep 1; cat /etc/shadow; sleep 30"))
+	id := strings.TrimSpace(vigiltest.Run(t, "", "docker", "run", "-d", img, "sh", "-c", "sleep 1; cat /etc/shadow; sleep 2"))
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
 	var got []wire.Record
-	var host, container, image, alerted bool
-	a.waitOrFail(t, 60*time.Second, "the host, container, image and alert records", func() bool {
+	var host, container, image, alerted, gone bool
+	a.waitOrFail(t, 60*time.Second, "the host, container, image, alert and container-gone records", func() bool {
 		got = append(got, up.take()...)
 		for _, r := range got {
 			s := string(r.Data)
 			switch {
 			case r.Kind == wire.KindAsset && strings.Contains(s, `"kind":"host"`) && strings.Contains(s, `"name":"uplink-test-host"`):
 				host = true
+			case r.Kind == wire.KindAsset && strings.Contains(s, `"kind":"container"`) && strings.Contains(s, `"id":"`+id+`"`) && strings.Contains(s, `"gone":true`):
+				gone = true
 			case r.Kind == wire.KindAsset && strings.Contains(s, `"kind":"container"`) && strings.Contains(s, `"id":"`+id+`"`) && strings.Contains(s, img):
 				container = true
 			case r.Kind == wire.KindAsset && strings.Contains(s, `"kind":"image"`) && strings.Contains(s, img):
@@ -195,7 +215,7 @@ func TestAgentReportsToUplink(t *testing.T) {
 			}
 		}
 		got = got[:0]
-		return host && container && image && alerted
+		return host && container && image && alerted && gone
 	})
 }
 
