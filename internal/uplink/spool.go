@@ -86,6 +86,7 @@ type Spool struct {
 	doneC    *sync.Cond
 	meta     meta          // as on disk
 	qdropped uint64        // queue overflows not yet on disk
+	warned   time.Time     // the last queue overflow warning
 	notify   chan struct{} // records were committed
 	quit     chan struct{} // closed by Close
 	stopped  chan struct{}
@@ -248,9 +249,14 @@ func (s *Spool) append(kind string, data []byte) error {
 	case s.wake <- struct{}{}:
 	default:
 	}
+	warn := lost > 0 && q.t.Sub(s.warned) >= time.Second
+	if warn {
+		s.warned = q.t
+	}
+	dropped := s.meta.dropped + s.qdropped
 	s.mu.Unlock()
-	if lost > 0 {
-		s.o.Logger.Warn("uplink spool: the disk does not keep up, dropped queued records", "dropped", lost)
+	if warn { // at most once a second
+		s.o.Logger.Warn("uplink spool: the disk does not keep up, dropping the oldest queued records", "dropped_total", dropped)
 	}
 	return nil
 }
