@@ -89,6 +89,10 @@ const (
 	SpoolFile   = "spool.db"
 )
 
+// maxCommands bounds the server's commands running at once; more are
+// answered "busy".
+const maxCommands = 16
+
 // ErrNotEnrolled is a client with neither an identity in StateDir nor an
 // enrollment token.
 var ErrNotEnrolled = errors.New("not enrolled with the server: an enrollment token is needed once")
@@ -105,6 +109,7 @@ type Client struct {
 
 	connected atomic.Bool
 	acked     atomic.Uint64
+	busy      chan struct{} // one per command running (at most maxCommands)
 	events    atomic.Pointer[func() uint64]
 }
 
@@ -155,7 +160,7 @@ func New(o Options) (*Client, error) {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("uplink: state directory: %w", err)
 	}
-	c := &Client{o: o, log: o.Logger.With("server", o.Server)}
+	c := &Client{o: o, log: o.Logger.With("server", o.Server), busy: make(chan struct{}, maxCommands)}
 	id, t, err := loadIdentity(o.StateDir)
 	switch {
 	case err == nil && o.EnrollToken != "" && otherCA(t.ca, o):
@@ -581,15 +586,27 @@ func (c *Client) session(ctx context.Context, api *wire.AgentClient) (up bool, e
 					return
 				}
 			case m.Command != nil:
+				cmd := *m.Command
+				select {
+				case c.busy <- struct{}{}:
+				default:
+					r := wire.CommandResult{ID: cmd.ID, Error: fmt.Sprintf("agent busy: %d commands running", cap(c.busy))}
+					select {
+					case results <- r:
+					case <-sctx.Done():
+					}
+					continue
+				}
 				// Not cut short by the stream's end: an action half done
 				// is worse than a result nobody reads.
-				go func(cmd wire.Command) {
+				go func() {
+					defer func() { <-c.busy }()
 					r := c.handle(ctx, cmd)
 					select {
 					case results <- r:
 					case <-sctx.Done():
 					}
-				}(*m.Command)
+				}()
 			}
 		}
 	}()
