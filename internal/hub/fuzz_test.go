@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -30,6 +31,8 @@ func FuzzRecord(f *testing.F) {
 		`{"class":"docker.io/library/nginx","mode":"protect","data":{}}`,
 		`{"benchmark":"cis","check_id":"1.1","status":"pass"}`,
 		`null`, `[]`, `"x"`, `{`, ``,
+		`{"rule":"R\u0000","output":"\u0000","event":{"workload":{"container_id":"c\u0000","host":"h\u0000"}}}`,
+		`{"kind":"host","id":"h\u0000","labels":{"\u0000":"\u0000"},"data":{"x":"\u0000"}}`,
 	}
 	if b, err := os.ReadFile("../report/testdata/scan.golden.json"); err == nil {
 		seeds = append(seeds, mustJSON(wire.Scan{Target: "t", Report: b}))
@@ -56,11 +59,22 @@ func FuzzRecord(f *testing.F) {
 		if err := g.record(b, &wire.Record{Seq: 78, Kind: kind, Time: t0, Data: data}); err != nil {
 			t.Fatalf("the same data failed the second time: %v", err)
 		}
-		// What was accepted must be storable JSON.
+		// What was accepted must be storable: JSON where JSON is kept, and
+		// no NUL anywhere (PostgreSQL refuses it in text and jsonb).
 		for _, a := range b.Alerts {
 			if !json.Valid(a.Raw) {
 				t.Fatalf("alert raw is not JSON: %q", a.Raw)
 			}
+			if strings.Contains(a.DedupKey, "\x00") {
+				t.Fatalf("dedup key with NUL: %q", a.DedupKey)
+			}
+		}
+		out, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("batch does not encode: %v", err)
+		}
+		if bytes.Contains(out, []byte(`\u0000`)) {
+			t.Fatalf("NUL in a converted row: %s", out)
 		}
 	})
 }

@@ -23,7 +23,7 @@ import (
 
 // env is a hub served over real mutual TLS on 127.0.0.1 with a real store.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ca    *pki.CA
 	st    store.Store
 	hub   *Hub
@@ -33,7 +33,7 @@ type env struct {
 	pubCh chan *store.Batch
 }
 
-func newEnv(t *testing.T, o Options) *env {
+func newEnv(t testing.TB, o Options) *env {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -48,7 +48,7 @@ func newEnv(t *testing.T, o Options) *env {
 	return newEnvStore(t, o)
 }
 
-func newEnvStore(t *testing.T, o Options) *env {
+func newEnvStore(t testing.TB, o Options) *env {
 	t.Helper()
 	ca, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "pki"))
 	if err != nil {
@@ -151,7 +151,7 @@ func (e *env) agentWith(id, hostname string, certPEM, keyPEM []byte, r *wire.Enr
 }
 
 // connect opens a stream, says hello and returns it with the ack.
-func (a *agent) connect(t *testing.T, ctx context.Context) (wire.AgentStream, uint64) {
+func (a *agent) connect(t testing.TB, ctx context.Context) (wire.AgentStream, uint64) {
 	t.Helper()
 	st, err := a.client.Connect(ctx)
 	if err != nil {
@@ -171,7 +171,7 @@ func (a *agent) connect(t *testing.T, ctx context.Context) (wire.AgentStream, ui
 }
 
 // recvAck reads messages until an ack.
-func recvAck(t *testing.T, st wire.AgentStream) uint64 {
+func recvAck(t testing.TB, st wire.AgentStream) uint64 {
 	t.Helper()
 	for {
 		m, err := st.Recv()
@@ -202,7 +202,7 @@ func mkAlert(rule, container, exe string, t time.Time, techniques ...string) *al
 	}
 }
 
-func rec(t *testing.T, seq uint64, kind string, v any) wire.Record {
+func rec(t testing.TB, seq uint64, kind string, v any) wire.Record {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -212,7 +212,7 @@ func rec(t *testing.T, seq uint64, kind string, v any) wire.Record {
 }
 
 // send sends one batch and waits for its ack.
-func send(t *testing.T, st wire.AgentStream, recs ...wire.Record) uint64 {
+func send(t testing.TB, st wire.AgentStream, recs ...wire.Record) uint64 {
 	t.Helper()
 	if err := st.Send(&wire.AgentMessage{Batch: &wire.Batch{Records: recs}}); err != nil {
 		t.Fatal(err)

@@ -109,7 +109,7 @@ func (g *ingester) seed(ctx context.Context) error {
 			if json.Unmarshal(a.Raw, &raw) != nil {
 				continue
 			}
-			key = g.agent.ID + "\x00" + alert.Key(&raw)
+			key = dedupKey(g.agent.ID, alert.Key(&raw))
 		}
 		g.dedup[key] = &dedupEntry{id: a.ID, first: a.Time, incident: a.IncidentID, workload: workloadKey(a.ContainerID, a.Host), pending: -1}
 		g.byRule[a.Rule+"\x00"+a.ContainerID] = a.ID
@@ -246,11 +246,12 @@ func (g *ingester) alert(b *store.Batch, r *wire.Record) error {
 		containerID, containerName, image, ns, pod = w.ContainerID, w.ContainerName, w.Image, w.PodNamespace, w.PodName
 		class = profile.ClassOf(w)
 	}
-	key := g.agent.ID + "\x00" + alert.Key(&a)
+	key := dedupKey(g.agent.ID, alert.Key(&a))
+	containerID, host = clean(containerID), clean(host)
 	wk := workloadKey(containerID, host)
 
 	if e := g.dedup[key]; e != nil && (a.Aggregate || absDur(first.Sub(e.first)) < g.h.opts.DedupWindow) {
-		g.repeat(b, e, count, last, a.Responses)
+		g.repeat(b, e, count, last, cleanAll(a.Responses))
 		if n := g.incidents[e.workload]; n != nil && n.ID == e.incident && last.After(n.LastSeen) {
 			n.LastSeen = last
 			g.touch(n)
@@ -267,7 +268,8 @@ func (g *ingester) alert(b *store.Batch, r *wire.Record) error {
 		ContainerID: containerID, ContainerName: containerName, Image: image, Namespace: ns, Pod: pod, Class: class,
 		DedupKey: key, Responses: a.Responses, Raw: r.Data,
 	}
-	n := g.correlate(&row, wk, containerName)
+	cleanAlert(&row)
+	n := g.correlate(&row, wk, row.ContainerName)
 	row.IncidentID = n.ID
 	e := &dedupEntry{id: row.ID, first: first, incident: n.ID, workload: wk, pending: len(b.Alerts)}
 	g.dedup[key] = e
@@ -403,8 +405,8 @@ func (g *ingester) response(b *store.Batch, r *wire.Record) error {
 		t = r.Time
 	}
 	resp := store.Response{
-		ID: rec.ID, AgentID: g.agent.ID, Time: t, Action: string(rec.Action), Actor: rec.Actor,
-		Outcome: rec.Outcome, Error: rec.Error, Target: target, Undone: rec.Undone, Record: r.Data,
+		ID: clean(rec.ID), AgentID: g.agent.ID, Time: t, Action: clean(string(rec.Action)), Actor: clean(rec.Actor),
+		Outcome: clean(rec.Outcome), Error: clean(rec.Error), Target: clean(target), Undone: rec.Undone, Record: cleanRaw(r.Data),
 	}
 	if rec.Automatic {
 		// The agent responded to its own alert: the latest alert of that
@@ -429,6 +431,7 @@ func (g *ingester) asset(b *store.Batch, r *wire.Record) error {
 		return fmt.Errorf("%s asset without an id", a.Kind)
 	}
 	a.AgentID = g.agent.ID
+	a.ID, a.Name, a.Labels, a.Data = clean(a.ID), clean(a.Name), cleanLabels(a.Labels), cleanRaw(a.Data)
 	if a.LastSeen.IsZero() {
 		a.LastSeen = r.Time
 	}
@@ -454,10 +457,10 @@ func (g *ingester) scan(b *store.Batch, r *wire.Record) error {
 		sc.Time = g.h.opts.Now()
 	}
 	if s.Target != "" {
-		sc.Target = s.Target
+		sc.Target = clean(s.Target)
 	}
 	if s.ImageDigest != "" {
-		sc.ImageDigest = s.ImageDigest
+		sc.ImageDigest = clean(s.ImageDigest)
 	}
 	sc.Source = "agent:" + g.agent.ID
 	b.Scans = append(b.Scans, sc)
@@ -472,7 +475,7 @@ func (g *ingester) profile(b *store.Batch, r *wire.Record) error {
 	if p.Class == "" {
 		return errors.New("profile without a class")
 	}
-	b.Profiles = append(b.Profiles, store.Profile{AgentID: g.agent.ID, Class: p.Class, Mode: p.Mode, Updated: r.Time, Data: p.Data})
+	b.Profiles = append(b.Profiles, store.Profile{AgentID: g.agent.ID, Class: clean(p.Class), Mode: clean(p.Mode), Updated: r.Time, Data: cleanRaw(p.Data)})
 	return nil
 }
 
@@ -485,6 +488,7 @@ func (g *ingester) compliance(b *store.Batch, r *wire.Record) error {
 		return errors.New("compliance result without a benchmark or check id")
 	}
 	c.AgentID = g.agent.ID
+	c.ID, c.Benchmark, c.CheckID, c.Title, c.Status, c.Data = clean(c.ID), clean(c.Benchmark), clean(c.CheckID), clean(c.Title), clean(c.Status), cleanRaw(c.Data)
 	if c.ID == "" {
 		c.ID = newID()
 	}

@@ -78,8 +78,8 @@ func ParseScanReport(doc []byte) (store.Scan, error) {
 		return store.Scan{}, fmt.Errorf("scan report: schema %q, want %q", clip(d.Schema, 64), report.JSONSchema)
 	}
 	sc := store.Scan{
-		Target: d.Target.Name,
-		Report: json.RawMessage(doc),
+		Target: clean(d.Target.Name),
+		Report: cleanRaw(doc),
 		Summary: store.ScanSummary{
 			Packages: len(d.Packages), Findings: d.Summary.Total,
 			Critical: d.Summary.Critical, High: d.Summary.High, Medium: d.Summary.Medium, Low: d.Summary.Low,
@@ -87,7 +87,7 @@ func ParseScanReport(doc []byte) (store.Scan, error) {
 		},
 	}
 	if d.Image != nil {
-		sc.ImageDigest = d.Image.Digest
+		sc.ImageDigest = clean(d.Image.Digest)
 	}
 	for i := range d.Findings {
 		f := &d.Findings[i]
@@ -95,12 +95,12 @@ func ParseScanReport(doc []byte) (store.Scan, error) {
 			return store.Scan{}, fmt.Errorf("scan report: finding %d has no id or package name", i)
 		}
 		sf := store.Finding{
-			VulnID: f.ID, CVE: f.CVE, Package: f.Package.Name, Version: f.Package.Version,
-			PackageType: f.Package.Type, PURL: f.Package.PURL, Severity: strings.ToUpper(f.Severity),
-			KEV: f.KEV != nil && string(*f.KEV) != "null", Summary: f.Summary, Aliases: f.Aliases,
+			VulnID: clean(f.ID), CVE: clean(f.CVE), Package: clean(f.Package.Name), Version: clean(f.Package.Version),
+			PackageType: clean(f.Package.Type), PURL: clean(f.Package.PURL), Severity: clean(strings.ToUpper(f.Severity)),
+			KEV: f.KEV != nil && string(*f.KEV) != "null", Summary: clean(f.Summary), Aliases: cleanAll(f.Aliases),
 		}
 		if len(f.FixedVersions) > 0 {
-			sf.FixedVersion = f.FixedVersions[0]
+			sf.FixedVersion = clean(f.FixedVersions[0])
 		}
 		if f.CVSS != nil {
 			sf.CVSS = f.CVSS.BaseScore

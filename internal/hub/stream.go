@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,7 +126,9 @@ func (c *conn) hello(ctx context.Context, hl *wire.Hello) error {
 		return status.Errorf(codes.Unavailable, "store: %v", err)
 	}
 	now := h.opts.Now()
-	if hl.Hostname != "" && len(hl.Hostname) <= maxHostnameLen && (hl.Hostname != a.Hostname || hl.Version != a.Version) && len(hl.Version) <= maxVersionLen {
+	if hl.Hostname != "" && len(hl.Hostname) <= maxHostnameLen && !strings.ContainsFunc(hl.Hostname, isControl) &&
+		len(hl.Version) <= maxVersionLen && !strings.ContainsFunc(hl.Version, isControl) &&
+		(hl.Hostname != a.Hostname || hl.Version != a.Version) {
 		a.Hostname, a.Version, a.LastSeen = hl.Hostname, hl.Version, now
 		if err := h.opts.Store.PutAgent(ctx, a); err != nil {
 			c.log.Warn("agent stream: updating hostname and version", "err", err)
@@ -310,7 +313,13 @@ func (c *conn) apply(ctx context.Context, b *store.Batch) (uint64, error) {
 		if ctx.Err() != nil {
 			return 0, status.FromContextError(ctx.Err()).Err()
 		}
-		c.log.Warn("agent batch: store failed, retrying", "attempt", attempt, "retry_in", wait, "first", b.FirstSeq, "last", b.LastSeq, "err", err)
+		if attempt%5 == 0 && c.h.opts.Store.Ping(ctx) == nil {
+			// Not an outage: the store answers but refuses this batch. It
+			// is kept (retried, not acked) for an operator to see.
+			c.log.Error("agent batch refused by a store that answers; retrying", "attempt", attempt, "first", b.FirstSeq, "last", b.LastSeq, "err", err)
+		} else {
+			c.log.Warn("agent batch: store failed, retrying", "attempt", attempt, "retry_in", wait, "first", b.FirstSeq, "last", b.LastSeq, "err", err)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
