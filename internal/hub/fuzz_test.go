@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-cwpp/vigil/internal/alert"
+	"github.com/vigil-cwpp/vigil/internal/event"
 	"github.com/vigil-cwpp/vigil/internal/store"
 	"github.com/vigil-cwpp/vigil/internal/wire"
 )
@@ -97,5 +99,40 @@ func TestParseScanReportErrors(t *testing.T) {
 		if _, err := ParseScanReport([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseScanReport(%q) = %v, want an error containing %q", tc.doc, err, tc.want)
 		}
+	}
+}
+
+// The hub decodes only part of an alert: its dedup key must be alert.Key
+// of the whole alert, for every recorded event.
+func TestAlertDocKeyMatchesAlertKey(t *testing.T) {
+	f, err := os.ReadFile("../agent/testdata/events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, line := range bytes.Split(bytes.TrimSpace(f), []byte("\n")) {
+		var ev event.Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		if i%3 == 0 {
+			ev.Ancestors = append(ev.Ancestors, event.Ancestor{PID: 1, Name: "init", Exe: "/sbin/init"})
+		}
+		if i%5 == 0 {
+			ev.Workload = &event.Workload{Host: "h", ContainerID: "c", PodName: "p-7d9f8b6c5-abcde", PodNamespace: "ns"}
+		}
+		a := alert.Alert{Rule: fmt.Sprintf("R%d", i%7), Event: &ev}
+		doc, _ := json.Marshal(&a)
+		var d alertDoc
+		if err := json.Unmarshal(doc, &d); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := alert.Key(d.alert()), alert.Key(&a); got != want {
+			t.Fatalf("line %d: key %q, want %q", i+1, got, want)
+		}
+		n++
+	}
+	if n < 100 {
+		t.Fatalf("only %d events checked", n)
 	}
 }

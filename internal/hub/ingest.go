@@ -10,7 +10,11 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
 	"github.com/vigil-cwpp/vigil/internal/alert"
+	"github.com/vigil-cwpp/vigil/internal/event"
 	"github.com/vigil-cwpp/vigil/internal/profile"
 	"github.com/vigil-cwpp/vigil/internal/response"
 	"github.com/vigil-cwpp/vigil/internal/store"
@@ -191,12 +195,14 @@ func (g *ingester) record(b *store.Batch, r *wire.Record) error {
 	return nil
 }
 
+var decodeOptions = jsonv1.DefaultOptionsV1()
+
 // decode reads a record's data into v, refusing an absent one.
 func decode(r *wire.Record, v any) error {
 	if len(r.Data) == 0 || string(r.Data) == "null" {
 		return errors.New("no data")
 	}
-	if err := json.Unmarshal(r.Data, v); err != nil {
+	if err := jsonv2.Unmarshal(r.Data, v, decodeOptions); err != nil {
 		return fmt.Errorf("decoding: %w", err)
 	}
 	return nil
@@ -209,8 +215,56 @@ func workloadKey(containerID, host string) string {
 	return "host:" + host
 }
 
+// alertDoc is the part of an alert.Alert the hub reads: the columns, and
+// what alert.Key and profile.ClassOf look at. Decoding only these is half
+// the cost of the whole alert with its event (arguments, times, …); the
+// row keeps the whole document as Raw.
+type alertDoc struct {
+	Time       time.Time `json:"time"`
+	Rule       string    `json:"rule"`
+	Priority   string    `json:"priority"`
+	Source     string    `json:"source"`
+	Tactics    []string  `json:"mitre_tactics"`
+	Techniques []string  `json:"mitre_techniques"`
+	Output     string    `json:"output"`
+	Count      int       `json:"count"`
+	FirstSeen  time.Time `json:"first_seen"`
+	LastSeen   time.Time `json:"last_seen"`
+	Aggregate  bool      `json:"aggregate"`
+	Responses  []string  `json:"responses"`
+	Event      *struct {
+		Process   procDoc         `json:"process"`
+		Parent    *procDoc        `json:"parent_process"`
+		Ancestors []procDoc       `json:"ancestors"`
+		Workload  *event.Workload `json:"workload"`
+	} `json:"event"`
+}
+
+type procDoc struct {
+	Name string `json:"name"`
+	Exe  string `json:"exe"`
+}
+
+// alert returns the alert.Alert alert.Key needs.
+func (d *alertDoc) alert() *alert.Alert {
+	a := &alert.Alert{Rule: d.Rule}
+	if d.Event == nil {
+		return a
+	}
+	e := &event.Event{Workload: d.Event.Workload}
+	e.Process.Name, e.Process.Exe = d.Event.Process.Name, d.Event.Process.Exe
+	if p := d.Event.Parent; p != nil {
+		e.Parent = &event.Process{Name: p.Name, Exe: p.Exe}
+	}
+	if len(d.Event.Ancestors) > 0 {
+		e.Ancestors = []event.Ancestor{{Name: d.Event.Ancestors[0].Name, Exe: d.Event.Ancestors[0].Exe}}
+	}
+	a.Event = e
+	return a
+}
+
 func (g *ingester) alert(b *store.Batch, r *wire.Record) error {
-	var a alert.Alert
+	var a alertDoc
 	if err := decode(r, &a); err != nil {
 		return err
 	}
@@ -246,7 +300,7 @@ func (g *ingester) alert(b *store.Batch, r *wire.Record) error {
 		containerID, containerName, image, ns, pod = w.ContainerID, w.ContainerName, w.Image, w.PodNamespace, w.PodName
 		class = profile.ClassOf(w)
 	}
-	key := dedupKey(g.agent.ID, alert.Key(&a))
+	key := dedupKey(g.agent.ID, alert.Key(a.alert()))
 	containerID, host = clean(containerID), clean(host)
 	wk := workloadKey(containerID, host)
 

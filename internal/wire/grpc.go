@@ -2,9 +2,11 @@ package wire
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -29,6 +31,12 @@ const MaxMessageSize = 4 << 20
 
 func init() { encoding.RegisterCodec(jsonCodec{}) }
 
+// v1Options give go-json-experiment's decoder and encoder encoding/json's
+// semantics (the bytes, case-insensitive names, invalid UTF-8 replaced):
+// the same messages as encoding/json, decoded in one pass instead of a
+// validation pass and a decoding pass (docs/decisions/0005).
+var v1Options = jsonv1.DefaultOptionsV1()
+
 // jsonCodec is gRPC's codec for the wire messages: encoding/json, nothing
 // else. Messages are plain Go structs (no protobuf), so a peer that sends
 // another content type reaches the proto codec and is refused there.
@@ -37,7 +45,7 @@ type jsonCodec struct{}
 func (jsonCodec) Name() string { return Codec }
 
 func (jsonCodec) Marshal(v any) ([]byte, error) {
-	b, err := json.Marshal(v)
+	b, err := jsonv2.Marshal(v, v1Options)
 	if err != nil {
 		return nil, fmt.Errorf("wire: encoding %T: %w", v, err)
 	}
@@ -57,7 +65,7 @@ var ErrEmpty = errors.New("wire: empty message")
 // Unmarshal decodes one message the way the codec does: JSON into v, with
 // an error naming the message type and the first bytes on failure.
 func Unmarshal(data []byte, v any) error {
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := jsonv2.Unmarshal(data, v, v1Options); err != nil {
 		return fmt.Errorf("wire: decoding %T from %q: %w", v, head(data), err)
 	}
 	return nil
