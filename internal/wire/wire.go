@@ -18,6 +18,24 @@
 // one transaction and acks it; the agent drops records only once acked and
 // resends the rest after a reconnect, from the acked sequence on.
 //
+// Status codes the server answers with (internal/hub):
+//   - Enroll: Unauthenticated for a missing or unknown token,
+//     PermissionDenied for a token already used or expired ("expired" in
+//     the message), InvalidArgument for a bad CSR or hostname (the token
+//     is not spent then), Unavailable while the store is down.
+//   - Connect: Unauthenticated for a missing client certificate, one not
+//     from the server's CA, expired, of an agent not enrolled or revoked,
+//     or not the certificate issued at enrollment (re-enrolling is the
+//     way back); InvalidArgument when the first message is not Hello or
+//     a message has not exactly one field or records out of order;
+//     Internal for a message that does not decode; ResourceExhausted for
+//     one over MaxMessageSize; FailedPrecondition when the stored
+//     sequence moved under the stream (reconnect and resend from the
+//     Hello's ack). Each ends that stream only.
+//   - The Ack of a batch may be beyond the batch's last record (a resend
+//     of records already stored is answered with the stored sequence):
+//     the agent drops everything up to the Ack.
+//
 // wire does no I/O beyond what gRPC does for it.
 package wire
 
