@@ -193,6 +193,20 @@ func (h *Hub) Connected() []string {
 	return ids
 }
 
+// Disconnect ends agentID's live stream, if any (after a revocation: the
+// agent's next Connect is refused). It reports whether there was one.
+func (h *Hub) Disconnect(agentID string) bool {
+	h.mu.Lock()
+	cn := h.conns[agentID]
+	h.mu.Unlock()
+	if cn == nil {
+		return false
+	}
+	cn.log.Info("agent stream ended by the server")
+	cn.cancel()
+	return true
+}
+
 // Command pushes c to agentID's live stream and waits for its Result, or
 // for ctx to end. c.ID is filled in when empty. It fails with
 // ErrNotConnected when the agent has no stream, and when the stream ends

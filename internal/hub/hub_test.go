@@ -674,3 +674,49 @@ func TestPostgresIngest(t *testing.T) {
 		}
 	}
 }
+
+// Records the agent lost before delivering them (a full spool) leave a
+// gap: the next records are stored, the gap logged, never waited for.
+func TestSequenceGapAccepted(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := timeout(t)
+	a := e.enroll("node-1")
+	st, _ := a.connect(t, ctx)
+	if got := send(t, st, rec(t, 1, wire.KindAlert, mkAlert("A", "", "/bin/sh", time.Now()))); got != 1 {
+		t.Fatalf("ack %d, want 1", got)
+	}
+	if got := send(t, st, rec(t, 7, wire.KindAlert, mkAlert("B", "", "/bin/sh", time.Now()))); got != 7 {
+		t.Fatalf("ack %d after a gap, want 7", got)
+	}
+	if n := len(mustAlerts(t, e.st, store.AlertFilter{})); n != 2 {
+		t.Errorf("%d alerts, want 2", n)
+	}
+}
+
+func TestDisconnectAfterRevocation(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := timeout(t)
+	a := e.enroll("node-1")
+	st, _ := a.connect(t, ctx)
+	waitFor(t, func() bool { return slices.Contains(e.hub.Connected(), a.id) }, "connected")
+	ag, _ := e.st.Agent(ctx, a.id)
+	ag.Revoked = true
+	e.st.PutAgent(ctx, ag)
+	if !e.hub.Disconnect(a.id) {
+		t.Fatal("Disconnect found no stream")
+	}
+	if _, err := st.Recv(); status.Code(err) != codes.Canceled {
+		t.Errorf("stream after Disconnect: %v, want Canceled", err)
+	}
+	st2, err := a.client.Connect(ctx)
+	if err == nil {
+		st2.Send(&wire.AgentMessage{Hello: &wire.Hello{}})
+		_, err = st2.Recv()
+	}
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("reconnect of a revoked agent: %v, want Unauthenticated", err)
+	}
+	if e.hub.Disconnect(a.id) {
+		t.Error("Disconnect of an agent without a stream reported one")
+	}
+}
