@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -718,5 +719,80 @@ func TestDisconnectAfterRevocation(t *testing.T) {
 	}
 	if e.hub.Disconnect(a.id) {
 		t.Error("Disconnect of an agent without a stream reported one")
+	}
+}
+
+// notify is a slog handler that signals each record whose message
+// contains substr.
+type notify struct {
+	substr string
+	ch     chan struct{}
+}
+
+func (n *notify) Enabled(context.Context, slog.Level) bool { return true }
+func (n *notify) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, n.substr) {
+		select {
+		case n.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (n *notify) WithAttrs([]slog.Attr) slog.Handler { return n }
+func (n *notify) WithGroup(string) slog.Handler      { return n }
+
+// PostgreSQL stopped under a live stream: the batch is retried, not
+// acked, and stored exactly once when the database is back.
+func TestPostgresOutage(t *testing.T) {
+	dsn, stop, start := vigiltest.PrivatePostgres(t)
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	retrying := &notify{substr: "retrying", ch: make(chan struct{}, 1)}
+	e := newEnvStore(t, Options{Store: st, RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, Logger: slog.New(retrying)})
+	ctx := timeout(t)
+	a := e.enroll("node-1")
+	s, _ := a.connect(t, ctx)
+	if got := send(t, s, rec(t, 1, wire.KindAlert, mkAlert("before", "", "/bin/sh", time.Now()))); got != 1 {
+		t.Fatalf("ack %d, want 1", got)
+	}
+
+	stop()
+	var recs []wire.Record
+	for i := 2; i <= 11; i++ {
+		recs = append(recs, rec(t, uint64(i), wire.KindAlert, mkAlert(fmt.Sprintf("during-%d", i), "", "/bin/sh", time.Now())))
+	}
+	if err := s.Send(&wire.AgentMessage{Batch: &wire.Batch{Records: recs}}); err != nil {
+		t.Fatal(err)
+	}
+	acks := make(chan uint64, 1)
+	go func() {
+		m, err := s.Recv()
+		if err == nil && m.Ack != nil {
+			acks <- m.Ack.Seq
+		}
+		close(acks)
+	}()
+	select {
+	case <-retrying.ch:
+	case seq := <-acks:
+		t.Fatalf("acked %d while the database was down", seq)
+	case <-ctx.Done():
+		t.Fatal("no retry logged")
+	}
+	start()
+	select {
+	case seq := <-acks:
+		if seq != 11 {
+			t.Fatalf("ack %d after the outage, want 11", seq)
+		}
+	case <-ctx.Done():
+		t.Fatal("no ack after the database came back")
+	}
+	if n := len(mustAlerts(t, st, store.AlertFilter{})); n != 11 {
+		t.Errorf("%d alerts stored, want 11", n)
 	}
 }
