@@ -28,6 +28,12 @@
 // order of first appearance). That state is kept per stream, in memory,
 // and seeded from the store when the agent connects.
 //
+// Serve the channel with ServerOptions (or Serve/ServeListener): TLS that
+// requests any client certificate and leaves its verification to the hub,
+// so that a forged or expired one is refused with Unauthenticated and
+// logged rather than failing the handshake unseen, plus the 4 MiB message
+// bound and keepalives.
+//
 // Command pushes an operator's command down an agent's live stream and
 // waits for its Result. hub holds no HTTP or access-control logic: callers
 // (internal/server) decide who may command what.
