@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/vigil-cwpp/vigil/internal/console"
 	"github.com/vigil-cwpp/vigil/internal/export"
@@ -217,7 +216,7 @@ func startServer(ctx context.Context, g *globals, c *serverConfig) (*platform, e
 	}
 	p.agentAddr = agentLn.Addr().String()
 
-	p.grpc = grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsConf.Clone())), grpc.MaxRecvMsgSize(8<<20))
+	p.grpc = grpc.NewServer(hub.ServerOptions(tlsConf)...)
 	p.hub.Register(p.grpc)
 	go func() { p.errc <- p.grpc.Serve(agentLn) }()
 	sctx, cancel := context.WithCancel(ctx)

@@ -796,3 +796,20 @@ func TestPostgresOutage(t *testing.T) {
 		t.Errorf("%d alerts stored, want 11", n)
 	}
 }
+
+// TestForExport: an operator's response comes back from the agent as a
+// confirmation the server already published; only the agent's own are
+// published from the stream.
+func TestForExport(t *testing.T) {
+	b := &store.Batch{Responses: []store.Response{{ID: "auto", Actor: "agent"}, {ID: "op", Actor: "admin"}}}
+	x := forExport(b)
+	if len(x.Responses) != 1 || x.Responses[0].ID != "auto" {
+		t.Errorf("exported responses %+v, want only the agent's", x.Responses)
+	}
+	if len(b.Responses) != 2 {
+		t.Errorf("the stored batch lost a response: %+v", b.Responses)
+	}
+	if only := (&store.Batch{Responses: []store.Response{{ID: "auto", Actor: "agent"}}}); forExport(only) != only {
+		t.Error("a batch with nothing to leave out was copied")
+	}
+}

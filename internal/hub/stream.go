@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -285,12 +286,27 @@ func (c *conn) batch(ctx context.Context, in *wire.Batch) error {
 	if err := c.send(&wire.ServerMessage{Ack: &wire.Ack{Seq: seq}}); err != nil {
 		// Stored but not acked: the agent resends, and the records at or
 		// below the stored sequence are dropped then. Publish anyway.
-		c.h.opts.Publish(b)
+		c.h.opts.Publish(forExport(b))
 		return err
 	}
-	c.h.opts.Publish(b)
+	c.h.opts.Publish(forExport(b))
 	return nil
 }
+
+// forExport is b without the response records an operator asked for: the
+// server that ran the command has stored and published those already,
+// linked to the alert they answer; the agent's copy only confirms them.
+// The agent's own (automatic) responses are published here.
+func forExport(b *store.Batch) *store.Batch {
+	if !slices.ContainsFunc(b.Responses, operatorResponse) {
+		return b
+	}
+	x := *b
+	x.Responses = slices.DeleteFunc(slices.Clone(b.Responses), operatorResponse)
+	return &x
+}
+
+func operatorResponse(r store.Response) bool { return r.Actor != "agent" }
 
 // apply writes b, retrying with back-off while the store fails and the
 // stream lives.
