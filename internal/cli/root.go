@@ -86,7 +86,7 @@ Exit codes:
 	}
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log debug messages to stderr")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "no progress bar and no summary on stderr")
-	root.AddCommand(newVersionCmd(g), newSBOMCmd(g), newScanCmd(g), newDBCmd(g), newAgentCmd(g), newRulesCmd(g), newProfileCmd(g), newResponseCmd(g), newServerCmd(g), newUpCmd(g))
+	root.AddCommand(newVersionCmd(g), newSBOMCmd(g), newScanCmd(g), newDBCmd(g), newAgentCmd(g), newRulesCmd(g), newProfileCmd(g), newResponseCmd(g), newServerCmd(g), newUpCmd(g), newFIMCmd(g), newBenchCmd(g), newReportCmd(g), newDriftCmd(g))
 	return root
 }
 
