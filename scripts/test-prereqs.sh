@@ -31,6 +31,10 @@ command -v chromium >/dev/null || need+=(chromium)          # console: browser t
 command -v rsyslogd >/dev/null || need+=(rsyslog)           # export: a real syslog receiver
 [ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || need+=(rsyslog-gnutls)  # … over TLS
 command -v certtool >/dev/null || need+=(gnutls-bin)
+command -v aide >/dev/null || need+=(aide)                  # fim: the peer it is compared with
+command -v setfacl >/dev/null || need+=(acl)                # fim: ACL changes
+command -v setfattr >/dev/null || need+=(attr)              # fim: xattr changes
+command -v setcap >/dev/null || need+=(libcap2-bin)         # fim: file capabilities
 if [ ${#need[@]} -gt 0 ]; then
 	log "installing ${need[*]}"
 	apt-get update -qq
