@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -115,7 +116,14 @@ func TestServerPostgresOutage(t *testing.T) {
 	stopPG()
 	send(n/2, n)
 	waitFor(t, 30*time.Second, "the server to say it is degraded", func() bool { return health(apiURL) == "degraded" })
-	time.Sleep(5 * time.Second) // an outage long enough for several failed retries
+	// An outage long enough for several failed retries; VIGIL_OUTAGE=1m
+	// makes it the minute.
+	outage := 5 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("VIGIL_OUTAGE")); err == nil {
+		outage = d
+	}
+	time.Sleep(outage)
+	t.Logf("PostgreSQL was down for %s", outage)
 	startPG()
 	waitFor(t, 60*time.Second, "the server to be ok again", func() bool { return health(apiURL) == "ok" })
 	waitFor(t, 120*time.Second, "every alert stored", func() bool { return seq() >= n })
