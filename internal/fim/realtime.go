@@ -1,0 +1,373 @@
+package fim
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-cwpp/vigil/internal/alert"
+	"github.com/vigil-cwpp/vigil/internal/event"
+)
+
+// SourceFIM is the alert source of realtime file integrity alerts.
+const SourceFIM = "fim"
+
+// RealtimeChange kinds of realtime alerts, as the output's change= names them.
+const (
+	RealtimeWrite   = "write"   // opened for writing (O_WRONLY, O_RDWR, O_CREAT or O_TRUNC)
+	RealtimeDelete  = "delete"  // unlink, rmdir
+	RealtimeRename  = "rename"  // renamed from or onto a watched path
+	RealtimeChmod   = "chmod"   // permission change
+	RealtimeChown   = "chown"   // ownership change
+	RealtimeLink    = "link"    // hard link made to or at a watched path
+	RealtimeSymlink = "symlink" // symbolic link made at a watched path
+	RealtimeMkdir   = "mkdir"   // directory made
+)
+
+// Watch says whether a path (absolute, cleaned, as the process that changed
+// it sees it) is watched, and the name of the rule that selects it. It must
+// be safe to call from one goroutine at a time and must not retain path.
+type Watch interface {
+	Match(path string) (rule string, ok bool)
+}
+
+// WatchFunc is a Watch made of a function.
+type WatchFunc func(path string) (string, bool)
+
+// Match calls f.
+func (f WatchFunc) Match(p string) (string, bool) { return f(p) }
+
+// Prioritizer is an optional Watch method: the alert priority of a rule
+// (EMERGENCY … DEBUG). Without it, or when it returns "", WARNING.
+type Prioritizer interface {
+	Priority(rule string) string
+}
+
+// RealtimeOptions configure realtime FIM.
+type RealtimeOptions struct {
+	// Window folds repeats — the same change kind to the same path by the
+	// same process — into one line with a count, written when the window
+	// closes; the first occurrence is written at once. 0: DefaultWindow.
+	Window time.Duration
+	// Max bounds the repeats tracked at once (the oldest are closed early
+	// beyond it); 0: 4096.
+	Max int
+}
+
+// DefaultWindow is the debounce window of realtime FIM.
+const DefaultWindow = 10 * time.Second
+
+// Realtime turns the sensor's file events into FIM alerts: each change to
+// a watched path names the process that made it, its ancestry, user and
+// container. It never reads or updates a baseline, and does no I/O: paths
+// must be absolute or relative to the event's Process.Cwd. It is not safe
+// for concurrent use.
+type Realtime struct {
+	w      Watch
+	prio   Prioritizer
+	window time.Duration
+	max    int
+	open   map[debounceKey]*held
+	oldest time.Time // earliest first occurrence among open, zero when none
+}
+
+type debounceKey struct {
+	mntNS uint32
+	pid   int32
+	start int64
+	kind  string
+	path  string
+}
+
+type held struct {
+	first   time.Time
+	last    *alert.Alert
+	repeats int
+}
+
+// NewRealtime returns realtime FIM over w.
+func NewRealtime(w Watch, o RealtimeOptions) *Realtime {
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	if o.Max <= 0 {
+		o.Max = 4096
+	}
+	r := &Realtime{w: w, window: o.Window, max: o.Max, open: make(map[debounceKey]*held)}
+	r.prio, _ = w.(Prioritizer)
+	return r
+}
+
+// RealtimeChange is what a file event did to which path, as realtime FIM sees it.
+type RealtimeChange struct {
+	Kind string
+	// Path is the watched path (absolute, cleaned); Other the second path
+	// of a rename or link, when there is one.
+	Path, Other string
+	Rule        string
+}
+
+// Classify returns the change e made to a watched path, if it made one: a
+// successful open for writing, unlink, rename, chmod, chown, link,
+// symlink or mkdir of a path w watches. Relative paths are resolved
+// against e.Process.Cwd; they are skipped when it is unknown.
+func ClassifyEvent(w Watch, e *event.Event) (RealtimeChange, bool) {
+	if e.File == nil || e.Ret < 0 {
+		return RealtimeChange{}, false
+	}
+	var kind string
+	var paths [2]string // the paths to try, the primary first
+	switch e.Type {
+	case event.FileOpen:
+		if e.File.Flags&writeFlags == 0 {
+			return RealtimeChange{}, false
+		}
+		kind, paths[0] = RealtimeWrite, e.File.Path
+	case event.FileUnlink:
+		kind, paths[0] = RealtimeDelete, e.File.Path
+	case event.FileRename:
+		// The destination first: a file replaced by a rename (editors,
+		// package managers) is the usual change.
+		kind, paths[0], paths[1] = RealtimeRename, e.File.NewPath, e.File.Path
+	case event.FileChmod:
+		kind, paths[0] = RealtimeChmod, e.File.Path
+	case event.FileChown:
+		kind, paths[0] = RealtimeChown, e.File.Path
+	case event.FileLink:
+		kind, paths[0], paths[1] = RealtimeLink, e.File.NewPath, e.File.Path
+	case event.FileSymlink:
+		// A symlink's target need not exist: only the new name changes.
+		kind, paths[0] = RealtimeSymlink, e.File.NewPath
+	case event.FileMkdir:
+		kind, paths[0] = RealtimeMkdir, e.File.Path
+	default:
+		return RealtimeChange{}, false
+	}
+	var abs [2]string
+	for i, p := range paths {
+		abs[i] = absolute(p, e.Process.Cwd)
+	}
+	for i, p := range abs {
+		if p == "" {
+			continue
+		}
+		if rule, ok := w.Match(p); ok {
+			return RealtimeChange{Kind: kind, Path: p, Other: abs[1-i], Rule: rule}, true
+		}
+	}
+	return RealtimeChange{}, false
+}
+
+// writeFlags are the open flags that can change a file: O_WRONLY, O_RDWR,
+// O_CREAT, O_TRUNC.
+const writeFlags = 0o1 | 0o2 | 0o100 | 0o1000
+
+// absolute makes p absolute against cwd and cleans it; "" when it cannot.
+func absolute(p, cwd string) string {
+	if p == "" {
+		return ""
+	}
+	if p[0] != '/' {
+		if cwd == "" || cwd[0] != '/' {
+			return ""
+		}
+		p = cwd + "/" + p
+	}
+	return path.Clean(p)
+}
+
+// Observe checks e and calls emit with an alert when it changed a watched
+// path and is not a repeat within the window; it also emits the count
+// lines of windows that closed by e.Time. emit must not retain the alert
+// beyond the call unless it copies it.
+func (r *Realtime) Observe(e *event.Event, emit func(*alert.Alert)) {
+	r.Flush(e.Time, emit)
+	c, ok := ClassifyEvent(r.w, e)
+	if !ok {
+		return
+	}
+	k := debounceKey{mntNS: e.Process.MntNS, pid: e.Process.PID, start: e.Process.StartTime.UnixNano(), kind: c.Kind, path: c.Path}
+	a := r.alert(c, e)
+	if h, ok := r.open[k]; ok {
+		h.repeats++
+		h.last = a
+		return
+	}
+	if len(r.open) >= r.max {
+		r.closeOldest(emit)
+	}
+	r.open[k] = &held{first: e.Time}
+	if r.oldest.IsZero() || e.Time.Before(r.oldest) {
+		r.oldest = e.Time
+	}
+	a.Count, a.FirstSeen, a.LastSeen = 1, e.Time, e.Time
+	emit(a)
+}
+
+// Flush emits the count line of each window that closed by now and held
+// repeats, oldest first.
+func (r *Realtime) Flush(now time.Time, emit func(*alert.Alert)) {
+	if r.oldest.IsZero() || now.Sub(r.oldest) < r.window {
+		return
+	}
+	r.oldest = time.Time{}
+	var due []*held
+	for k, h := range r.open {
+		if now.Sub(h.first) < r.window {
+			if r.oldest.IsZero() || h.first.Before(r.oldest) {
+				r.oldest = h.first
+			}
+			continue
+		}
+		delete(r.open, k)
+		if h.repeats > 0 {
+			due = append(due, h)
+		}
+	}
+	emitHeld(due, emit)
+}
+
+// Close emits the count lines of every open window.
+func (r *Realtime) Close(emit func(*alert.Alert)) {
+	var due []*held
+	for k, h := range r.open {
+		delete(r.open, k)
+		if h.repeats > 0 {
+			due = append(due, h)
+		}
+	}
+	r.oldest = time.Time{}
+	emitHeld(due, emit)
+}
+
+func (r *Realtime) closeOldest(emit func(*alert.Alert)) {
+	var ok debounceKey
+	var oh *held
+	for k, h := range r.open {
+		if oh == nil || h.first.Before(oh.first) {
+			ok, oh = k, h
+		}
+	}
+	delete(r.open, ok)
+	if oh != nil && oh.repeats > 0 {
+		emitHeld([]*held{oh}, emit)
+	}
+}
+
+func emitHeld(due []*held, emit func(*alert.Alert)) {
+	for i := 1; i < len(due); i++ { // few: insertion sort by last time
+		for j := i; j > 0 && due[j].last.Time.Before(due[j-1].last.Time); j-- {
+			due[j], due[j-1] = due[j-1], due[j]
+		}
+	}
+	for _, h := range due {
+		a := *h.last
+		a.Aggregate, a.Count, a.FirstSeen, a.LastSeen = true, h.repeats, h.first, h.last.Time
+		emit(&a)
+	}
+}
+
+// alert makes the alert of change c by e.
+func (r *Realtime) alert(c RealtimeChange, e *event.Event) *alert.Alert {
+	prio := ""
+	if r.prio != nil {
+		prio = r.prio.Priority(c.Rule)
+	}
+	if prio == "" {
+		prio = "WARNING"
+	}
+	tactic, technique := "TA0040 Impact", "T1565.001"
+	if c.Kind == RealtimeChmod || c.Kind == RealtimeChown {
+		tactic, technique = "TA0005 Defense Evasion", "T1222"
+	}
+	ev := *e
+	return &alert.Alert{
+		Time: e.Time, Type: "alert", Rule: "File integrity: " + c.Rule, Priority: prio, Source: SourceFIM,
+		Tags:    []string{"fim", "filesystem", "fim_" + c.Kind, technique},
+		Tactics: []string{tactic}, Techniques: []string{technique},
+		Output: realtimeOutput(c, e), Event: &ev,
+	}
+}
+
+// realtimeOutput renders an alert's message: what changed, how, and who did it.
+func realtimeOutput(c RealtimeChange, e *event.Event) string {
+	var b strings.Builder
+	b.WriteString("File integrity: ")
+	b.WriteString(c.Rule)
+	b.WriteString(" | change=")
+	b.WriteString(c.Kind)
+	b.WriteString(" path=")
+	b.WriteString(c.Path)
+	if c.Other != "" {
+		if c.Kind == RealtimeRename || c.Kind == RealtimeLink {
+			b.WriteString(" other_path=")
+			b.WriteString(c.Other)
+		}
+	}
+	f := e.File
+	switch c.Kind {
+	case RealtimeWrite:
+		fmt.Fprintf(&b, " flags=%#o", f.Flags)
+	case RealtimeChmod:
+		fmt.Fprintf(&b, " mode=%#o", f.Mode&0o7777)
+	case RealtimeChown:
+		fmt.Fprintf(&b, " owner=%d:%d", int32(f.UID), int32(f.GID))
+	}
+	p := &e.Process
+	b.WriteString(" process=")
+	b.WriteString(p.Name)
+	b.WriteString(" pid=")
+	b.WriteString(strconv.Itoa(int(p.PID)))
+	if p.Exe != "" {
+		b.WriteString(" exe=")
+		b.WriteString(p.Exe)
+	}
+	if p.CmdLine != "" {
+		b.WriteString(" cmdline=")
+		b.WriteString(strconv.Quote(p.CmdLine))
+	}
+	b.WriteString(" user=")
+	if p.User != "" {
+		b.WriteString(p.User)
+	} else {
+		b.WriteString(strconv.FormatUint(uint64(p.UID), 10))
+	}
+	if p.LoginUser != "" {
+		b.WriteString(" login_user=")
+		b.WriteString(p.LoginUser)
+	}
+	if e.Parent != nil {
+		b.WriteString(" parent=")
+		b.WriteString(e.Parent.Name)
+		b.WriteString(" ppid=")
+		b.WriteString(strconv.Itoa(int(e.Parent.PID)))
+	}
+	if len(e.Ancestors) > 0 {
+		b.WriteString(" ancestors=")
+		for i, a := range e.Ancestors {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(a.Name)
+		}
+	}
+	if w := e.Workload; w != nil && w.ContainerID != "" {
+		b.WriteString(" container=")
+		if w.ContainerName != "" {
+			b.WriteString(w.ContainerName)
+		} else {
+			b.WriteString(w.ContainerID[:min(12, len(w.ContainerID))])
+		}
+		b.WriteString(" container_id=")
+		b.WriteString(w.ContainerID[:min(12, len(w.ContainerID))])
+		if w.Image != "" {
+			b.WriteString(" image=")
+			b.WriteString(w.Image)
+		}
+	} else {
+		b.WriteString(" container=host")
+	}
+	return b.String()
+}
