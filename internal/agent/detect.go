@@ -20,6 +20,7 @@ import (
 
 	"github.com/vigil-cwpp/vigil/internal/alert"
 	"github.com/vigil-cwpp/vigil/internal/event"
+	"github.com/vigil-cwpp/vigil/internal/fim"
 	"github.com/vigil-cwpp/vigil/internal/profile"
 	"github.com/vigil-cwpp/vigil/internal/response"
 	"github.com/vigil-cwpp/vigil/internal/rules"
@@ -43,7 +44,10 @@ type Detection struct {
 	// names to those the rules reference.
 	Resolve    Resolver
 	WatchNames []string
-	Logger     *slog.Logger
+	// FIM, when set, reports changes to watched paths as they happen
+	// (fim.go); its alerts bypass Window, it debounces its own.
+	FIM    *fim.Realtime
+	Logger *slog.Logger
 }
 
 // Detector turns events into alerts and responses. Process is called from
@@ -72,6 +76,7 @@ type Detector struct {
 	// modesChanged is set by the control API after a mode change or an
 	// import; the event goroutine then re-applies the exec policies.
 	modesChanged atomic.Bool
+	fim          *fim.Realtime
 }
 
 // execEnforcer is the sensor's in-kernel exec policy.
@@ -89,7 +94,7 @@ func NewDetector(d Detection) *Detector {
 	x := &Detector{prof: d.Profiles, resp: d.Responder, policy: d.Policy,
 		agg: alert.NewAggregator(d.Window, 0), log: d.Logger, recent: make(map[string]time.Time),
 		ns: make(map[uint32]*nsState), hostNS: hostMountNamespaces("/proc")}
-	x.watch = d.WatchNames
+	x.watch, x.fim = d.WatchNames, d.FIM
 	x.dns = newDNSWatch(nil, d.Resolve, time.Minute)
 	if d.Rules != nil {
 		x.rules.Store(d.Rules)
@@ -150,6 +155,7 @@ func (d *Detector) Process(ctx context.Context, e *event.Event, emit func(*alert
 			d.pending = append(d.pending, fromDeviations(devs, e))
 		}
 	}
+	d.observeFIM(ctx, e, emit)
 	for _, a := range d.pending {
 		d.respond(ctx, a)
 		ok, due := d.agg.Add(a)
@@ -175,6 +181,9 @@ func (d *Detector) Tick(now time.Time, emit func(*alert.Alert)) {
 	d.refreshExecPolicies()
 	for _, a := range d.agg.Flush(now) {
 		emit(&a)
+	}
+	if d.fim != nil {
+		d.fim.Flush(now, emit)
 	}
 }
 
@@ -360,6 +369,9 @@ func (d *Detector) Save(log *slog.Logger) {
 func (d *Detector) Close(emit func(*alert.Alert)) {
 	for _, a := range d.agg.Close() {
 		emit(&a)
+	}
+	if d.fim != nil {
+		d.fim.Close(emit)
 	}
 }
 
