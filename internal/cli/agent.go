@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-cwpp/vigil/internal/agent"
+	"github.com/vigil-cwpp/vigil/internal/fim"
 	"github.com/vigil-cwpp/vigil/internal/profile"
 	"github.com/vigil-cwpp/vigil/internal/response"
 	"github.com/vigil-cwpp/vigil/internal/rules"
@@ -49,6 +50,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 		caFP       string
 		caFile     string
 		spoolMax   int64
+		fimConfig  string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -127,6 +129,13 @@ socket mounted (see docs/agent.md).`,
 					return &exitError{ExitError, err}
 				}
 				det.Rules = rs
+			}
+			if fimConfig != "" {
+				c, err := fim.LoadConfig(fimConfig)
+				if err != nil {
+					return &exitError{ExitError, err}
+				}
+				det.FIM = fim.NewRealtime(fim.ConfigWatch(c), fim.RealtimeOptions{})
 			}
 			if stateDir != "" {
 				if err := os.MkdirAll(stateDir, 0o700); err != nil {
@@ -282,6 +291,7 @@ socket mounted (see docs/agent.md).`,
 	f.StringVar(&caFile, "ca-file", "", "the server's CA certificate (PEM), instead of --ca-fingerprint")
 	f.Int64Var(&spoolMax, "spool-max", 256<<20, "bytes of records kept for the server while it cannot be reached; past it the oldest are dropped and counted")
 	f.StringVar(&control, "control-socket", defaultControlSocket, "serve the control API (vigil profile, vigil response) on this unix socket (\"\" disables)")
+	f.StringVar(&fimConfig, "fim-config", "", "realtime file integrity: alert on changes to the paths this FIM configuration watches (see docs/drift.md), naming the process, user and container")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package fim
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,7 +84,8 @@ type debounceKey struct {
 
 type held struct {
 	first   time.Time
-	last    *alert.Alert
+	change  RealtimeChange
+	last    event.Event // the last repeat; its alert is made when the window closes
 	repeats int
 }
 
@@ -189,19 +191,19 @@ func (r *Realtime) Observe(e *event.Event, emit func(*alert.Alert)) {
 		return
 	}
 	k := debounceKey{mntNS: e.Process.MntNS, pid: e.Process.PID, start: e.Process.StartTime.UnixNano(), kind: c.Kind, path: c.Path}
-	a := r.alert(c, e)
 	if h, ok := r.open[k]; ok {
 		h.repeats++
-		h.last = a
+		h.last = *e
 		return
 	}
 	if len(r.open) >= r.max {
 		r.closeOldest(emit)
 	}
-	r.open[k] = &held{first: e.Time}
+	r.open[k] = &held{first: e.Time, change: c}
 	if r.oldest.IsZero() || e.Time.Before(r.oldest) {
 		r.oldest = e.Time
 	}
+	a := r.alert(c, e)
 	a.Count, a.FirstSeen, a.LastSeen = 1, e.Time, e.Time
 	emit(a)
 }
@@ -226,7 +228,7 @@ func (r *Realtime) Flush(now time.Time, emit func(*alert.Alert)) {
 			due = append(due, h)
 		}
 	}
-	emitHeld(due, emit)
+	r.emitHeld(due, emit)
 }
 
 // Close emits the count lines of every open window.
@@ -239,7 +241,7 @@ func (r *Realtime) Close(emit func(*alert.Alert)) {
 		}
 	}
 	r.oldest = time.Time{}
-	emitHeld(due, emit)
+	r.emitHeld(due, emit)
 }
 
 func (r *Realtime) closeOldest(emit func(*alert.Alert)) {
@@ -252,20 +254,18 @@ func (r *Realtime) closeOldest(emit func(*alert.Alert)) {
 	}
 	delete(r.open, ok)
 	if oh != nil && oh.repeats > 0 {
-		emitHeld([]*held{oh}, emit)
+		r.emitHeld([]*held{oh}, emit)
 	}
 }
 
-func emitHeld(due []*held, emit func(*alert.Alert)) {
-	for i := 1; i < len(due); i++ { // few: insertion sort by last time
-		for j := i; j > 0 && due[j].last.Time.Before(due[j-1].last.Time); j-- {
-			due[j], due[j-1] = due[j-1], due[j]
-		}
-	}
+// emitHeld emits a count line per window in due, by the time of its last
+// repeat; the line's event is the last repeat.
+func (r *Realtime) emitHeld(due []*held, emit func(*alert.Alert)) {
+	slices.SortFunc(due, func(a, b *held) int { return a.last.Time.Compare(b.last.Time) })
 	for _, h := range due {
-		a := *h.last
+		a := r.alert(h.change, &h.last)
 		a.Aggregate, a.Count, a.FirstSeen, a.LastSeen = true, h.repeats, h.first, h.last.Time
-		emit(&a)
+		emit(a)
 	}
 }
 
@@ -370,4 +370,13 @@ func realtimeOutput(c RealtimeChange, e *event.Event) string {
 		b.WriteString(" container=host")
 	}
 	return b.String()
+}
+
+// ConfigWatch watches what c selects (Config.Match: watched roots within
+// their depth, excludes left out), naming each change after the rule.
+func ConfigWatch(c *Config) Watch {
+	return WatchFunc(func(p string) (string, bool) {
+		r, ok := c.Match(p)
+		return r.Name, ok
+	})
 }

@@ -218,4 +218,36 @@ func BenchmarkFIMMatch(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+	// The default configuration (10 watched roots, 9 excludes, regular
+	// expressions among them) through ConfigWatch.
+	for _, bc := range []struct{ name, path string }{
+		{"default-config-watched", "/etc/ssh/sshd_config"}, {"default-config-unwatched", "/home/u/.cache/x"},
+		{"default-config-excluded", "/etc/mtab"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := NewRealtime(ConfigWatch(DefaultConfig()), RealtimeOptions{Window: time.Hour})
+			e := fileEvent(event.FileOpen, bc.path, "", 0o1)
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Observe(e, func(*alert.Alert) {})
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+func TestConfigWatch(t *testing.T) {
+	c, err := ParseConfig([]byte("watch:\n  - {path: /srv/app, attrs: NORMAL}\nexclude:\n  - /srv/app/cache\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ConfigWatch(c)
+	for p, want := range map[string]bool{"/srv/app/bin/x": true, "/srv/app/cache/x": false, "/srv/other": false} {
+		if _, ok := w.Match(p); ok != want {
+			t.Errorf("Match(%s) = %v, want %v", p, ok, want)
+		}
+	}
+	if name, _ := w.Match("/srv/app/x"); name != "/srv/app" {
+		t.Errorf("rule name %q, want the path", name)
+	}
 }
