@@ -264,12 +264,18 @@ const hex = "0123456789abcdef"
 // appendString quotes s as encoding/json does with HTML escaping on (its
 // default): <, > and & as \u003c, \u003e, \u0026; U+2028 and U+2029
 // escaped; invalid UTF-8 replaced by U+FFFD.
-func appendString(b []byte, s string) []byte {
+func appendString(b []byte, s string) []byte { return AppendString(b, s, true) }
+
+// AppendString appends s quoted as a JSON string exactly as encoding/json
+// writes it: with html, <, > and & are escaped as encoding/json's default
+// does; without, as an Encoder with SetEscapeHTML(false) does. Other
+// packages writing JSON by hand (internal/export) share it.
+func AppendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}
