@@ -1,0 +1,333 @@
+package fim
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"hash"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// ScanOptions tune a scan.
+type ScanOptions struct {
+	// Workers is the number of goroutines that stat, read and hash; 0 is
+	// twice GOMAXPROCS (one hashing while another waits for the disk).
+	Workers int
+	// BufSize is each worker's read buffer; 0 is 1 MiB.
+	BufSize int
+	// Growing are the baseline sizes of files whose rule has the growing
+	// attribute: for such a file, now larger, the scan also hashes its
+	// first Growing[path] bytes so the comparison can tell an appended
+	// file from a rewritten one. May be nil.
+	Growing map[string]int64
+}
+
+// ScanError is a path that could not be (fully) recorded.
+type ScanError struct {
+	Path string `json:"path"`
+	Err  string `json:"error"`
+}
+
+// Result is a scan: entries sorted by path, and what could not be read.
+type Result struct {
+	Entries []Entry
+	Errors  []ScanError
+	Hashed  int64 // regular files hashed
+	Bytes   int64 // bytes hashed
+}
+
+// testHookReadDir, when set, runs after a directory was listed and before
+// its entries are examined (tests delete files there).
+var testHookReadDir func(dir string)
+
+type scanJob struct {
+	path  string
+	rule  int
+	depth int
+	dev   uint64
+	root  bool
+}
+
+// queue is an unbounded LIFO of jobs with a count of jobs not yet done;
+// pop reports false once nothing is queued or running.
+type queue struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	items   []scanJob
+	pending int
+}
+
+func (q *queue) push(j scanJob) {
+	q.mu.Lock()
+	q.items = append(q.items, j)
+	q.pending++
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+func (q *queue) pop() (scanJob, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && q.pending > 0 {
+		q.cond.Wait()
+	}
+	if len(q.items) == 0 {
+		return scanJob{}, false
+	}
+	j := q.items[len(q.items)-1]
+	q.items = q.items[:len(q.items)-1]
+	return j, true
+}
+
+func (q *queue) done() {
+	q.mu.Lock()
+	q.pending--
+	last := q.pending == 0
+	q.mu.Unlock()
+	if last {
+		q.cond.Broadcast()
+	}
+}
+
+type scanner struct {
+	cfg   *Config
+	opts  ScanOptions
+	roots map[string]bool
+	q     *queue
+}
+
+type workerOut struct {
+	entries []Entry
+	errs    []ScanError
+	hashed  int64
+	bytes   int64
+}
+
+// Scan walks the watched paths of cfg and records the attributes each
+// rule selects. Symlinks are recorded, never followed. Paths that vanish
+// during the scan and files that cannot be read are listed in
+// Result.Errors (an unreadable file is still recorded with what could be
+// read); the scan goes on. Scan returns an error only when ctx ends.
+func Scan(ctx context.Context, cfg *Config, opts ScanOptions) (*Result, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 2 * runtime.GOMAXPROCS(0)
+	}
+	if opts.BufSize <= 0 {
+		opts.BufSize = 1 << 20
+	}
+	s := &scanner{cfg: cfg, opts: opts, roots: map[string]bool{}, q: &queue{}}
+	s.q.cond.L = &s.q.mu
+	for _, r := range cfg.Rules {
+		s.roots[r.Path] = true
+	}
+	for i, r := range cfg.Rules {
+		if _, ok := cfg.Match(r.Path); ok {
+			s.q.push(scanJob{path: r.Path, rule: i, root: true})
+		}
+	}
+	outs := make([]workerOut, opts.Workers)
+	var wg sync.WaitGroup
+	for w := range outs {
+		wg.Add(1)
+		go func(out *workerOut) {
+			defer wg.Done()
+			buf := make([]byte, opts.BufSize)
+			for {
+				j, ok := s.q.pop()
+				if !ok {
+					return
+				}
+				if ctx.Err() == nil {
+					s.visit(j, buf, out)
+				}
+				s.q.done()
+			}
+		}(&outs[w])
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	n := 0
+	for _, o := range outs {
+		n += len(o.entries)
+	}
+	res.Entries = make([]Entry, 0, n)
+	for _, o := range outs {
+		res.Entries = append(res.Entries, o.entries...)
+		res.Errors = append(res.Errors, o.errs...)
+		res.Hashed += o.hashed
+		res.Bytes += o.bytes
+	}
+	sort.Slice(res.Entries, func(i, j int) bool { return res.Entries[i].Path < res.Entries[j].Path })
+	sort.Slice(res.Errors, func(i, j int) bool { return res.Errors[i].Path < res.Errors[j].Path })
+	return res, nil
+}
+
+func childPath(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}
+
+func (s *scanner) visit(j scanJob, buf []byte, out *workerOut) {
+	rule := &s.cfg.Rules[j.rule]
+	var st unix.Stat_t
+	if err := unix.Lstat(j.path, &st); err != nil {
+		if j.root && errors.Is(err, unix.ENOENT) {
+			return // a watched path that does not exist here
+		}
+		msg := err.Error()
+		if errors.Is(err, unix.ENOENT) {
+			msg = "vanished during the scan"
+		}
+		out.errs = append(out.errs, ScanError{Path: j.path, Err: msg})
+		return
+	}
+	if j.root {
+		j.dev = st.Dev
+	}
+	e := Entry{Path: j.path, Rule: rule.Name, Attrs: rule.Attrs}
+	e.fillStat(&st)
+	var errs []string
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK && e.Attrs&AttrLink != 0 {
+		if t, err := os.Readlink(j.path); err != nil {
+			errs = append(errs, "readlink: "+err.Error())
+		} else {
+			e.Link = t
+		}
+	}
+	if err := e.readXattrs(j.path, buf); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && e.Attrs&AttrHashes != 0 {
+		if pl, ok := s.opts.Growing[j.path]; ok && e.Attrs&AttrGrowing != 0 && pl < st.Size {
+			e.prefixLen = pl
+		}
+		n, err := e.hash(j.path, &st, buf)
+		if err != nil {
+			errs = append(errs, err.Error())
+		} else {
+			out.hashed++
+			out.bytes += n
+		}
+	}
+	if len(errs) > 0 {
+		e.Err = strings.Join(errs, "; ")
+		for _, m := range errs {
+			out.errs = append(out.errs, ScanError{Path: j.path, Err: m})
+		}
+	}
+	out.entries = append(out.entries, e)
+
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || (rule.Depth >= 0 && j.depth >= rule.Depth) {
+		return
+	}
+	if s.cfg.OneFilesystem && st.Dev != j.dev {
+		return
+	}
+	f, err := os.Open(j.path)
+	if err != nil {
+		out.errs = append(out.errs, ScanError{Path: j.path, Err: "listing: " + err.Error()})
+		return
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		out.errs = append(out.errs, ScanError{Path: j.path, Err: "listing: " + err.Error()})
+	}
+	if testHookReadDir != nil {
+		testHookReadDir(j.path)
+	}
+	for _, name := range names {
+		cp := childPath(j.path, name)
+		if s.roots[cp] || s.cfg.excluded(cp) {
+			continue
+		}
+		s.q.push(scanJob{path: cp, rule: j.rule, depth: j.depth + 1, dev: j.dev})
+	}
+}
+
+// hash reads a regular file and sets the hashes its attributes select,
+// refreshing the stat attributes from the open file. It returns the bytes
+// read.
+func (e *Entry) hash(p string, lst *unix.Stat_t, buf []byte) (int64, error) {
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	fd, err := unix.Open(p, flags|unix.O_NOATIME, 0)
+	if err == unix.EPERM {
+		fd, err = unix.Open(p, flags, 0)
+	}
+	if err != nil {
+		if err == unix.ENOENT {
+			return 0, errors.New("vanished during the scan")
+		}
+		return 0, fmt.Errorf("opening: %w", err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, fmt.Errorf("fstat: %w", err)
+	}
+	if st.Ino != lst.Ino || st.Dev != lst.Dev || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, errors.New("replaced during the scan")
+	}
+	e.fillStat(&st)
+	var hs []hash.Hash
+	var h256, h512 hash.Hash
+	if e.Attrs&AttrSHA256 != 0 {
+		h256 = sha256.New()
+		hs = append(hs, h256)
+	}
+	if e.Attrs&AttrSHA512 != 0 {
+		h512 = sha512.New()
+		hs = append(hs, h512)
+	}
+	var total int64
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			return total, fmt.Errorf("reading: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		chunk := buf[:n]
+		if e.prefixLen > 0 && total < e.prefixLen && total+int64(n) >= e.prefixLen {
+			cut := e.prefixLen - total
+			for _, h := range hs {
+				h.Write(chunk[:cut])
+			}
+			if h256 != nil {
+				e.prefix256 = h256.Sum(nil)
+			}
+			if h512 != nil {
+				e.prefix512 = h512.Sum(nil)
+			}
+			chunk = chunk[cut:]
+		}
+		for _, h := range hs {
+			h.Write(chunk)
+		}
+		total += int64(n)
+	}
+	if h256 != nil {
+		e.SHA256 = h256.Sum(nil)
+	}
+	if h512 != nil {
+		e.SHA512 = h512.Sum(nil)
+	}
+	return total, nil
+}
