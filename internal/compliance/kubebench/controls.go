@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -262,13 +263,17 @@ func runAudit(ctx context.Context, opts Options, audit string) (string, error) {
 }
 
 // ShellRunner feeds the script to /bin/sh on stdin (as kube-bench does)
-// and returns stdout and stderr together.
+// and returns stdout and stderr together. When ctx ends, the shell's whole
+// process group is killed.
 func ShellRunner(ctx context.Context, script string) (string, error) {
 	cmd := exec.CommandContext(ctx, "/bin/sh")
 	cmd.Stdin = strings.NewReader(script)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
+	// the audit's children (a pipeline, a sleeping command) die with it
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
 	return out.String(), err
