@@ -84,7 +84,10 @@ func (r *Report) ExitCode() int {
 // the size, later mtime and ctime, and the hashes are not changes when
 // the hash of its first old-size bytes equals the old hash.
 func Compare(old *Baseline, cur *Result) *Report {
-	r := &Report{Baseline: old.Created, Errors: cur.Errors}
+	r := &Report{Baseline: old.Created, Errors: cur.Errors, Added: []Brief{}, Removed: []Brief{}, Changed: []Change{}}
+	if r.Errors == nil {
+		r.Errors = []ScanError{}
+	}
 	idx := old.Index()
 	seen := make(map[string]bool, len(cur.Entries))
 	for i := range cur.Entries {
