@@ -29,6 +29,7 @@ func testRolesMatrix(t *testing.T) {
 		"POST /api/v1/responses":           accessAnalyst,
 		"POST /api/v1/responses/{id}/undo": accessAnalyst,
 		"POST /api/v1/scans":               accessAnalyst,
+		"POST /api/v1/compliance":          accessAnalyst,
 		"POST /api/v1/profiles/mode":       accessAnalyst,
 		"POST /api/v1/enroll-tokens":       accessAdmin,
 		"GET /api/v1/audit":                accessAdmin,

@@ -93,6 +93,7 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: "/api/v1/profiles", access: accessAny, h: s.listProfiles},
 		{method: "POST", pattern: "/api/v1/profiles/mode", access: accessAnalyst, action: "set-mode", h: s.setMode},
 		{method: "GET", pattern: "/api/v1/compliance", access: accessAny, h: s.listCompliance},
+		{method: "POST", pattern: "/api/v1/compliance", access: accessAnalyst, action: "upload-compliance", maxBody: -1, h: s.uploadCompliance},
 
 		{method: "GET", pattern: "/api/v1/audit", access: accessAdmin, h: s.auditLog},
 		{method: "GET", pattern: "/api/v1/tokens", access: accessAdmin, h: s.listTokens},
