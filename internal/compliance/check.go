@@ -95,8 +95,15 @@ func lessID(a, b string) bool {
 type Runner func(ctx context.Context, name string, args ...string) ([]byte, error)
 
 // ExecRunner runs commands with os/exec.
+// A failure's error carries the first line of the command's stderr.
 func ExecRunner(ctx context.Context, name string, args ...string) ([]byte, error) {
-	return exec.CommandContext(ctx, name, args...).Output()
+	out, err := exec.CommandContext(ctx, name, args...).Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+		line, _, _ := strings.Cut(strings.TrimSpace(string(ee.Stderr)), "\n")
+		err = fmt.Errorf("%w: %s", err, line)
+	}
+	return out, err
 }
 
 // DockerAPI is the part of the Docker client the container checks use:
