@@ -501,7 +501,7 @@ func (g *ingester) scan(b *store.Batch, r *wire.Record) error {
 	if err := decode(r, &s); err != nil {
 		return err
 	}
-	sc, err := ParseScanReport(s.Report)
+	sc, err := store.ParseScanReport(s.Report)
 	if err != nil {
 		return err
 	}
