@@ -276,3 +276,31 @@ func TestJSONReport(t *testing.T) {
 		t.Errorf("round trip lost data: %s", b.String()[:min(400, b.Len())])
 	}
 }
+
+// benchEvidence is a realistic load: 300 check results across the three
+// benchmarks (half failing), 2000 alerts of 40 rules, 50 scans.
+func benchEvidence() *Evidence {
+	ev := &Evidence{AlertsGiven: true}
+	ids := []string{"1.1.1.1", "2.1.3", "3.3.1", "5.1.20", "6.1.1", "6.3.1.2", "7.1.5"}
+	var dr, dk compliance.Report
+	dr.Benchmark, dk.Benchmark = compliance.BenchLinux, compliance.BenchDocker
+	for i := 0; i < 150; i++ {
+		st := compliance.Pass
+		if i%2 == 0 {
+			st = compliance.Fail
+		}
+		dr.Results = append(dr.Results, compliance.Result{Benchmark: dr.Benchmark, ID: ids[i%len(ids)], Status: st, Evidence: "seen"})
+		dk.Results = append(dk.Results, compliance.Result{Benchmark: dk.Benchmark, ID: "5." + string(rune('1'+i%9)), Status: st, Target: "c", Evidence: "seen"})
+	}
+	ev.Bench = []compliance.Report{dr, dk}
+	rs, _ := rules.Default()
+	names := rs.Rules()
+	for i := 0; i < 2000; i++ {
+		r := names[i%len(names)]
+		ev.Alerts = append(ev.Alerts, Alert{Time: t0.Add(time.Duration(i) * time.Second), Rule: r.Name, Tactics: r.MITRE.Tactics, Count: 1, Output: "x"})
+	}
+	for i := 0; i < 50; i++ {
+		ev.Scans = append(ev.Scans, Scan{Target: "img", High: i % 3, KEV: i % 7 / 6})
+	}
+	return ev
+}
