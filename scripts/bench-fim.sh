@@ -42,7 +42,7 @@ measure() { # name, command...: prints "name wall_s cpu_s rss_MiB"
 echo "warming the page cache ($tree)..." >&2
 find "$tree" -xdev -type f -print0 | xargs -0 cat >/dev/null 2>&1 || true
 files=$(find "$tree" -xdev -type f | wc -l)
-bytes=$(find "$tree" -xdev -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+bytes=$(find "$tree" -xdev -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f", s}')
 
 printf '%s: %d files, %.2f GB, %d cores\n\n' "$tree" "$files" "$(echo "$bytes/1000000000" | bc -l)" "$(nproc)"
 printf '%-14s %8s %8s %9s\n' "run" "wall_s" "cpu_s" "rss_MiB"

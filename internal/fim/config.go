@@ -38,6 +38,12 @@ type Config struct {
 	Excludes []Exclude
 	// Source names where the configuration came from (file name).
 	Source string
+
+	// The excludes, compiled by finish: plain paths, globs, and every
+	// regular expression in one.
+	literal map[string]bool
+	globs   []string
+	anyRE   *regexp.Regexp
 }
 
 // Rule selects a watched path and what is recorded for it.
@@ -148,7 +154,9 @@ func parseYAML(data []byte, name string) (*Config, error) {
 	}
 	var yc yamlConfig
 	if len(doc.Content) > 0 {
-		if err := doc.Content[0].Decode(&yc); err != nil {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true) // a misspelt key is an error, not ignored
+		if err := dec.Decode(&yc); err != nil {
 			return nil, &ConfigError{Source: name, Err: err}
 		}
 	}
@@ -288,6 +296,22 @@ func (c *Config) addExclude(pat string, line int) error {
 }
 
 func (c *Config) finish() {
+	c.literal = map[string]bool{}
+	c.globs, c.anyRE = nil, nil
+	var res []string
+	for _, x := range c.Excludes {
+		switch {
+		case x.re != nil:
+			res = append(res, "(?:"+x.re.String()+")")
+		case strings.ContainsAny(x.Pattern, `*?[\`):
+			c.globs = append(c.globs, x.Pattern)
+		default:
+			c.literal[x.Pattern] = true
+		}
+	}
+	if len(res) > 0 {
+		c.anyRE = regexp.MustCompile(strings.Join(res, "|"))
+	}
 	sort.Slice(c.Rules, func(i, j int) bool { return c.Rules[i].Path < c.Rules[j].Path })
 	if c.Database == "" {
 		c.Database = DefaultDatabase
@@ -314,8 +338,11 @@ func (c *Config) ruleFor(p string) (int, bool) {
 
 // excluded says whether p itself matches an exclude.
 func (c *Config) excluded(p string) bool {
-	for i := range c.Excludes {
-		if c.Excludes[i].match(p) {
+	if c.literal[p] || (c.anyRE != nil && c.anyRE.MatchString(p)) {
+		return true
+	}
+	for _, g := range c.globs {
+		if ok, _ := path.Match(g, p); ok {
 			return true
 		}
 	}

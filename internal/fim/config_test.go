@@ -88,6 +88,8 @@ func TestParseConfigErrors(t *testing.T) {
 		"exclude:\n  - \"[\"\n",
 		"groups:\n  sha256: p\n",
 		"watch: [",
+		"exlude: [/x]\n",
+		"watch:\n  - {path: /etc, attrs: p, dept: 1}\n",
 	} {
 		if _, err := ParseConfig([]byte(src), "x.yaml"); err == nil {
 			t.Errorf("%q: no error", src)
