@@ -72,6 +72,7 @@ func Scan(l Layers) ([]Change, error) {
 	}
 	var out []Change
 	var errs []error
+	sc := &scanner{Layers: l, opaque: make(map[string]bool)}
 	walkErr := filepath.WalkDir(l.Upper, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			errs = append(errs, err)
@@ -84,7 +85,7 @@ func Scan(l Layers) ([]Change, error) {
 			return nil
 		}
 		rel := "/" + filepath.ToSlash(strings.TrimPrefix(p, l.Upper+"/"))
-		c, skipDir, err := classify(l, p, rel)
+		c, skipDir, err := sc.classify(p, rel)
 		if err != nil {
 			errs = append(errs, err)
 			return nil
@@ -106,7 +107,7 @@ func Scan(l Layers) ([]Change, error) {
 
 // classify is the change of upper path p (rel inside the container), if
 // any, and whether the walk should not descend into it.
-func classify(l Layers, p, rel string) (*Change, bool, error) {
+func (l *scanner) classify(p, rel string) (*Change, bool, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(p, &st); err != nil {
 		return nil, false, fmt.Errorf("reading %s: %w", p, err)
@@ -114,7 +115,7 @@ func classify(l Layers, p, rel string) (*Change, bool, error) {
 	if whiteout(&st) {
 		return &Change{Path: rel, Kind: Deleted}, false, nil
 	}
-	lower, inImage := lookupLower(l.Lower, rel)
+	lower, inImage := l.lookupLower(rel)
 	c := &Change{Path: rel, Type: typeOf(st.Mode), Mode: modeString(st.Mode)}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -176,11 +177,18 @@ func differs(p string, st *unix.Stat_t, lower string) []string {
 	return d
 }
 
+// scanner is one Scan: the layers and which of the image's directories
+// are opaque, looked up once each.
+type scanner struct {
+	Layers
+	opaque map[string]bool
+}
+
 // lookupLower finds rel in the image: the first lower layer (uppermost
 // first) that has it, unless a whiteout or an opaque directory in a layer
 // above hides it.
-func lookupLower(lowers []string, rel string) (string, bool) {
-	for _, l := range lowers {
+func (s *scanner) lookupLower(rel string) (string, bool) {
+	for _, l := range s.Lower {
 		p := filepath.Join(l, rel)
 		var st unix.Stat_t
 		if unix.Lstat(p, &st) == nil {
@@ -192,12 +200,21 @@ func lookupLower(lowers []string, rel string) (string, bool) {
 		// Absent here: an opaque parent directory in this layer hides
 		// the layers below.
 		for dir := filepath.Dir(rel); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-			if opaque(filepath.Join(l, dir)) {
+			if s.opaqueLower(filepath.Join(l, dir)) {
 				return "", false
 			}
 		}
 	}
 	return "", false
+}
+
+func (s *scanner) opaqueLower(dir string) bool {
+	o, ok := s.opaque[dir]
+	if !ok {
+		o = opaque(dir)
+		s.opaque[dir] = o
+	}
+	return o
 }
 
 // whiteout is overlayfs's mark of a deleted path: a character device 0/0.

@@ -116,15 +116,32 @@ type RealtimeChange struct {
 // symlink or mkdir of a path w watches. Relative paths are resolved
 // against e.Process.Cwd; they are skipped when it is unknown.
 func ClassifyEvent(w Watch, e *event.Event) (RealtimeChange, bool) {
-	if e.File == nil || e.Ret < 0 {
+	kind, abs, ok := candidates(e)
+	if !ok {
 		return RealtimeChange{}, false
 	}
-	var kind string
+	for i, p := range abs {
+		if p == "" {
+			continue
+		}
+		if rule, ok := w.Match(p); ok {
+			return RealtimeChange{Kind: kind, Path: p, Other: abs[1-i], Rule: rule}, true
+		}
+	}
+	return RealtimeChange{}, false
+}
+
+// candidates is the change kind of e and the absolute paths it changed,
+// the primary first ("" for none), when e can change a file.
+func candidates(e *event.Event) (kind string, abs [2]string, ok bool) {
+	if e.File == nil || e.Ret < 0 {
+		return "", abs, false
+	}
 	var paths [2]string // the paths to try, the primary first
 	switch e.Type {
 	case event.FileOpen:
 		if e.File.Flags&writeFlags == 0 {
-			return RealtimeChange{}, false
+			return "", abs, false
 		}
 		kind, paths[0] = RealtimeWrite, e.File.Path
 	case event.FileUnlink:
@@ -145,21 +162,12 @@ func ClassifyEvent(w Watch, e *event.Event) (RealtimeChange, bool) {
 	case event.FileMkdir:
 		kind, paths[0] = RealtimeMkdir, e.File.Path
 	default:
-		return RealtimeChange{}, false
+		return "", abs, false
 	}
-	var abs [2]string
 	for i, p := range paths {
 		abs[i] = absolute(p, e.Process.Cwd)
 	}
-	for i, p := range abs {
-		if p == "" {
-			continue
-		}
-		if rule, ok := w.Match(p); ok {
-			return RealtimeChange{Kind: kind, Path: p, Other: abs[1-i], Rule: rule}, true
-		}
-	}
-	return RealtimeChange{}, false
+	return kind, abs, abs[0] != "" || abs[1] != ""
 }
 
 // writeFlags are the open flags that can change a file: O_WRONLY, O_RDWR,
@@ -186,16 +194,28 @@ func absolute(p, cwd string) string {
 // beyond the call unless it copies it.
 func (r *Realtime) Observe(e *event.Event, emit func(*alert.Alert)) {
 	r.Flush(e.Time, emit)
+	kind, abs, ok := candidates(e)
+	if !ok {
+		return
+	}
+	k := debounceKey{mntNS: e.Process.MntNS, pid: e.Process.PID, start: e.Process.StartTime.UnixNano(), kind: kind}
+	if len(r.open) > 0 {
+		// A repeat is known without matching: only watched paths have
+		// windows open.
+		for _, p := range abs {
+			k.path = p
+			if h, ok := r.open[k]; ok && p != "" {
+				h.repeats++
+				h.last = *e
+				return
+			}
+		}
+	}
 	c, ok := ClassifyEvent(r.w, e)
 	if !ok {
 		return
 	}
-	k := debounceKey{mntNS: e.Process.MntNS, pid: e.Process.PID, start: e.Process.StartTime.UnixNano(), kind: c.Kind, path: c.Path}
-	if h, ok := r.open[k]; ok {
-		h.repeats++
-		h.last = *e
-		return
-	}
+	k.path = c.Path
 	if len(r.open) >= r.max {
 		r.closeOldest(emit)
 	}
