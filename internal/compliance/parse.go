@@ -30,6 +30,9 @@ type sshdConfig struct {
 // maxIncludeDepth bounds nested Include directives (sshd allows 16).
 const maxIncludeDepth = 16
 
+// maxIncludeFiles bounds the files one configuration may read.
+const maxIncludeFiles = 256
+
 // parseSSHD reads name (and what it includes) through read; glob expands
 // Include patterns. Lines after the first Match block are conditional and
 // not part of the global configuration: they are skipped, as `sshd -T`
@@ -37,12 +40,24 @@ const maxIncludeDepth = 16
 func parseSSHD(name string, read func(string) ([]byte, error), glob func(string) []string) *sshdConfig {
 	c := &sshdConfig{Values: map[string]setting{}}
 	var inMatch bool
+	open := map[string]bool{} // files being read: an Include of one is a loop
+	reads := 0
 	var do func(file string, depth int)
 	do = func(file string, depth int) {
-		if depth > maxIncludeDepth {
+		switch {
+		case depth > maxIncludeDepth:
 			c.Problems = append(c.Problems, file+": Include nested too deeply")
 			return
+		case open[file]:
+			c.Problems = append(c.Problems, file+": Include loop")
+			return
+		case reads >= maxIncludeFiles:
+			c.Problems = append(c.Problems, file+": more than "+fmt.Sprint(maxIncludeFiles)+" files included")
+			return
 		}
+		reads++
+		open[file] = true
+		defer delete(open, file)
 		data, err := read(file)
 		if err != nil {
 			c.Problems = append(c.Problems, err.Error())
@@ -100,6 +115,9 @@ func sshdLine(line string) (key, val string, ok bool) {
 		return strings.ToLower(line), "", true
 	}
 	key = strings.ToLower(line[:i])
+	if key == "" {
+		return "", "", false
+	}
 	val = strings.TrimSpace(line[i:])
 	val = strings.TrimSpace(strings.TrimPrefix(val, "="))
 	val = strings.Trim(val, `"`)
