@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -438,4 +439,31 @@ func FuzzDecodeBaseline(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestScanOneFilesystem: with one_filesystem, a mount point under a
+// watched root is recorded and not descended into.
+func TestScanOneFilesystem(t *testing.T) {
+	vigiltest.RequireRoot(t)
+	root := tree(t, map[string]string{"a": "a", "mnt/": ""})
+	run(t, "mount", "-t", "tmpfs", "none", filepath.Join(root, "mnt"))
+	t.Cleanup(func() { exec.Command("umount", filepath.Join(root, "mnt")).Run() })
+	must(t, os.WriteFile(filepath.Join(root, "mnt/inside"), []byte("i"), 0o644))
+	for _, one := range []bool{true, false} {
+		c, err := ParseConfig([]byte("one_filesystem: "+strconv.FormatBool(one)+"\nwatch: [{path: "+root+", attrs: p}]"), "t.yaml")
+		must(t, err)
+		res, err := Scan(context.Background(), c, ScanOptions{})
+		must(t, err)
+		var paths []string
+		for _, e := range res.Entries {
+			paths = append(paths, strings.TrimPrefix(e.Path, root))
+		}
+		want := []string{"", "/a", "/mnt"}
+		if !one {
+			want = append(want, "/mnt/inside")
+		}
+		if !slices.Equal(paths, want) {
+			t.Errorf("one_filesystem %v: %v, want %v", one, paths, want)
+		}
+	}
 }
