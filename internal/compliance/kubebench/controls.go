@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -424,9 +425,12 @@ func FindFlagValue(s, flag string, hasCompare bool) (match bool, value string, e
 	}
 	// kube-bench compiles the flag unquoted; a flag that is not a valid
 	// regexp is quoted instead of panicking.
-	re, rerr := regexp.Compile(`(` + flag + `)(=|: *)*([^\s]*) *`)
+	re, rerr := compileCached(`(` + flag + `)(=|: *)*([^\s]*) *`)
 	if rerr != nil || re.NumSubexp() < 3 {
-		re = regexp.MustCompile(`(` + regexp.QuoteMeta(flag) + `)(=|: *)*([^\s]*) *`)
+		re, rerr = compileCached(`(` + regexp.QuoteMeta(flag) + `)(=|: *)*([^\s]*) *`)
+		if rerr != nil { // e.g. invalid UTF-8
+			return false, "", fmt.Errorf("invalid flag %q in testItem definition: %v", flag, rerr)
+		}
 	}
 	vals := re.FindStringSubmatch(s)
 	if len(vals) == 0 {
@@ -451,7 +455,10 @@ func spaceSeparatedValue(s, flag string, hasCompare bool) (string, bool) {
 	if !hasCompare {
 		return "", false
 	}
-	re := regexp.MustCompile(regexp.QuoteMeta(flag) + `\s+([^\s-][^\s]*)`)
+	re, err := compileCached(regexp.QuoteMeta(flag) + `\s+([^\s-][^\s]*)`)
+	if err != nil {
+		return "", false
+	}
 	if m := re.FindStringSubmatch(s); len(m) > 1 {
 		return m[1], true
 	}
@@ -514,7 +521,7 @@ func FindEnvValue(s, env string) (bool, string) {
 	if s == "" || env == "" {
 		return false, ""
 	}
-	re, err := regexp.Compile(regexp.QuoteMeta(env) + `=.*(?:$|\n)`)
+	re, err := compileCached(regexp.QuoteMeta(env) + `=.*(?:$|\n)`)
 	if err != nil {
 		return false, ""
 	}
@@ -570,7 +577,7 @@ func CompareOp(op, flagVal, compareValue, flagName string) (string, bool) {
 		result = !strings.Contains(flagVal, compareValue)
 	case "regex":
 		pattern = "'%s' matched by regex expression '%s'"
-		re, err := regexp.Compile(compareValue)
+		re, err := compileCached(compareValue)
 		if err != nil {
 			return fmt.Sprintf("invalid regex %q: %v", compareValue, err), false
 		}
@@ -640,4 +647,32 @@ func allElementsValid(s, t []string) bool {
 		}
 	}
 	return true
+}
+
+// regexCache keeps the patterns built from definitions: a
+// use_multiple_values check evaluates every output line with the same
+// patterns.
+var regexCache struct {
+	sync.Mutex
+	m map[string]*regexp.Regexp
+}
+
+func compileCached(expr string) (*regexp.Regexp, error) {
+	regexCache.Lock()
+	re, ok := regexCache.m[expr]
+	regexCache.Unlock()
+	if ok {
+		return re, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	regexCache.Lock()
+	if regexCache.m == nil || len(regexCache.m) > 4096 {
+		regexCache.m = map[string]*regexp.Regexp{}
+	}
+	regexCache.m[expr] = re
+	regexCache.Unlock()
+	return re, nil
 }
