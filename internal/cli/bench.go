@@ -105,7 +105,7 @@ func runBench(ctx context.Context, g *globals, bench string, f *benchFlags) erro
 	if fi, err := os.Stat(f.root); err != nil || !fi.IsDir() {
 		return &exitError{ExitError, fmt.Errorf("--root %s: not a directory", f.root)}
 	}
-	rep, err := benchReport(ctx, bench, f)
+	rep, err := benchReport(ctx, g, bench, f)
 	if err != nil {
 		return &exitError{ExitError, err}
 	}
@@ -149,7 +149,7 @@ func runBench(ctx context.Context, g *globals, bench string, f *benchFlags) erro
 }
 
 // benchReport runs one benchmark.
-func benchReport(ctx context.Context, bench string, f *benchFlags) (*compliance.Report, error) {
+func benchReport(ctx context.Context, g *globals, bench string, f *benchFlags) (*compliance.Report, error) {
 	opts := compliance.Options{Root: f.root}
 	switch bench {
 	case compliance.BenchDocker:
@@ -159,13 +159,13 @@ func benchReport(ctx context.Context, bench string, f *benchFlags) (*compliance.
 			opts.Docker = d
 		}
 	case compliance.BenchKubernetes:
-		return kubeReport(ctx, f)
+		return kubeReport(ctx, g, f)
 	}
 	return compliance.Run(ctx, bench, opts)
 }
 
 // kubeReport runs kube-bench's definitions and wraps them in a report.
-func kubeReport(ctx context.Context, f *benchFlags) (*compliance.Report, error) {
+func kubeReport(ctx context.Context, g *globals, f *benchFlags) (*compliance.Report, error) {
 	var b *kubebench.Benchmark
 	var err error
 	if f.kubeCfg != "" {
@@ -179,7 +179,9 @@ func kubeReport(ctx context.Context, f *benchFlags) (*compliance.Report, error) 
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	results, err := b.Run(ctx, kubebench.Options{Targets: f.kubeTarget, Root: f.root, Target: host})
+	log := g.logger()
+	results, err := b.Run(ctx, kubebench.Options{Targets: f.kubeTarget, Root: f.root, Target: host,
+		Warnf: func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) }})
 	if err != nil {
 		return nil, err
 	}
