@@ -66,7 +66,7 @@ func FuzzCompare(f *testing.F) {
 	})
 }
 
-// BenchmarkRunNode runs the 26 cis-1.12 node checks on the good fixture
+// BenchmarkRunNode runs the 25 cis-1.12 node checks on the good fixture
 // node: one /bin/sh per audit, as kube-bench does.
 func BenchmarkRunNode(b *testing.B) {
 	bench := defaultBench(b)

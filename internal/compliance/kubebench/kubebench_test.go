@@ -187,9 +187,8 @@ func TestNodeGoodAndBad(t *testing.T) {
 	if r := bad["4.1.9"].Remediation; !strings.Contains(r, "chmod 600 /") || strings.Contains(r, "$kubeletconf") {
 		t.Errorf("4.1.9 remediation not substituted: %q", r)
 	}
-	// manual checks are reported as manual, not evaluated
-	if r := good["4.2.15"]; r.ID != "" && r.Status != compliance.Manual {
-		t.Errorf("4.2.15 is manual in cis-1.12, got %s", r.Status)
+	if len(good) != 25 || len(bad) != 25 {
+		t.Errorf("cis-1.12 has 25 node checks: %d good, %d bad results", len(good), len(bad))
 	}
 	for id, r := range good {
 		if r.Status == compliance.Error {
@@ -413,5 +412,54 @@ func TestParseControlsErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "x.yaml") {
 			t.Errorf("%s: err %v", name, err)
 		}
+	}
+}
+
+// kube-bench's check types: manual → manual; skip (on the check or its
+// group) → manual "Test marked as skip" (kube-bench's INFO); scored without
+// tests → warn; an empty test list → fail when scored, warn when not.
+func TestCheckTypes(t *testing.T) {
+	src := `
+groups:
+  - id: 1
+    text: G
+    checks:
+      - {id: "1.1", text: m, type: manual, audit: "echo x", scored: false}
+      - {id: "1.2", text: s, type: skip, scored: true}
+      - {id: "1.3", text: n, scored: true}
+      - {id: "1.4", text: e, audit: "echo x", tests: {test_items: []}, scored: true}
+      - {id: "1.5", text: e, audit: "echo x", tests: {test_items: []}, scored: false}
+      - {id: "1.6", text: ok, audit: "echo --x=1", tests: {test_items: [{flag: --x, compare: {op: eq, value: "1"}}]}, scored: true}
+  - id: 2
+    type: skip
+    checks:
+      - {id: "2.1", text: g, audit: "echo --x=1", tests: {test_items: [{flag: --x}]}, scored: true}
+`
+	c, err := ParseControls([]byte(src), "types.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Benchmark{Version: "t", Controls: map[string]*Controls{"node": c}, Config: &Config{Targets: map[string]*TargetConfig{}}}
+	res, err := b.Run(context.Background(), Options{Targets: []string{"node"}, Processes: func() ([]string, error) { return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"1.1": compliance.Manual, "1.2": compliance.Manual, "1.3": compliance.Warn, "1.4": compliance.Fail, "1.5": compliance.Warn, "1.6": compliance.Pass, "2.1": compliance.Manual}
+	for _, r := range res {
+		if r.Status != want[r.ID] {
+			t.Errorf("%s: %s, want %s (%s)", r.ID, r.Status, want[r.ID], r.Evidence)
+		}
+		delete(want, r.ID)
+	}
+	if len(want) != 0 {
+		t.Errorf("missing %v", want)
+	}
+	// Options.Checks limits the run
+	res, _ = b.Run(context.Background(), Options{Targets: []string{"node"}, Checks: []string{"1.6"}, Processes: func() ([]string, error) { return nil, nil }})
+	if len(res) != 1 || res[0].ID != "1.6" {
+		t.Errorf("Checks filter: %+v", res)
+	}
+	if _, err := b.Run(context.Background(), Options{Targets: []string{"worker"}}); err == nil || !strings.Contains(err.Error(), `"worker"`) {
+		t.Errorf("unknown target: %v", err)
 	}
 }
