@@ -120,14 +120,60 @@ type Options struct {
 	Warnf func(format string, args ...any)
 }
 
-// Default loads the embedded definitions at DefaultVersion.
-func Default() (*Benchmark, error) {
+// Default loads the embedded definitions at the newest mapped version
+// (cis-1.12).
+func Default() (*Benchmark, error) { return DefaultFor("") }
+
+// DefaultFor loads the embedded definitions for a definition name or a
+// Kubernetes version ("1.33", "v1.34.2"); see Load.
+func DefaultFor(version string) (*Benchmark, error) {
 	sub, err := fs.Sub(embedded, "cfg")
 	if err != nil {
 		return nil, err
 	}
-	return LoadFS(sub, "")
+	return LoadFS(sub, version)
 }
+
+var gitVersionRe = regexp.MustCompile(`v(\d+)\.(\d+)\.\d+`)
+
+// DetectVersion asks the running kubelet (else kube-apiserver) for its
+// version ("<binary> --version" → "Kubernetes v1.34.2") and returns
+// "1.34". It is an error when neither runs or the answer has no version.
+func DetectVersion(ctx context.Context, opts Options) (string, error) {
+	lister := opts.Processes
+	if lister == nil {
+		lister = ProcProcesses
+	}
+	procs, err := lister()
+	if err != nil {
+		return "", fmt.Errorf("kube-bench: listing processes: %w", err)
+	}
+	runner := opts.Runner
+	if runner == nil {
+		runner = ShellRunner
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	for _, name := range []string{"kubelet", "kube-apiserver"} {
+		for _, p := range procs {
+			f := strings.Fields(p)
+			if len(f) == 0 || path.Base(f[0]) != name {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+			out, err := runner(ctx, shellQuote(f[0])+" --version")
+			cancel()
+			if m := gitVersionRe.FindStringSubmatch(out); m != nil {
+				return m[1] + "." + m[2], nil
+			}
+			return "", fmt.Errorf("kube-bench: %s --version said %q (%v)", f[0], strings.TrimSpace(out), err)
+		}
+	}
+	return "", errors.New("kube-bench: cannot detect the Kubernetes version: neither kubelet nor kube-apiserver is running")
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Load reads a kube-bench cfg folder (config.yaml and cis-<v>/*.yaml).
 // version is a definition name ("cis-1.12"), a Kubernetes version ("1.33",

@@ -463,3 +463,31 @@ groups:
 		t.Errorf("unknown target: %v", err)
 	}
 }
+
+func TestDetectVersion(t *testing.T) {
+	var asked []string
+	opts := Options{
+		Processes: func() ([]string, error) {
+			return []string{"/sbin/init", "/opt/k8s/bin/kube-apiserver --etcd-servers=x", "/opt/k8s/bin/kubelet --config=/x"}, nil
+		},
+		Runner: func(ctx context.Context, script string) (string, error) {
+			asked = append(asked, script)
+			return "Kubernetes v1.34.2\n", nil
+		},
+	}
+	v, err := DetectVersion(context.Background(), opts)
+	if err != nil || v != "1.34" {
+		t.Fatalf("%q %v", v, err)
+	}
+	if len(asked) != 1 || asked[0] != "'/opt/k8s/bin/kubelet' --version" {
+		t.Errorf("asked %q", asked)
+	}
+	b, err := DefaultFor(v)
+	if err != nil || b.Version != "cis-1.12" {
+		t.Fatalf("%v %v", b, err)
+	}
+	opts.Processes = func() ([]string, error) { return []string{"/sbin/init"}, nil }
+	if _, err := DetectVersion(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "neither kubelet nor kube-apiserver") {
+		t.Errorf("no kubelet: %v", err)
+	}
+}
