@@ -33,6 +33,9 @@ type Evidence struct {
 // Alert is the part of an alert the scoring reads: the agent's alert lines
 // (`vigil agent` JSON) and the server's stored alerts share these fields.
 type Alert struct {
+	// Type is "alert" in the agent's output, which also carries other
+	// records (events) that are skipped; empty in the server's alerts.
+	Type       string    `json:"type,omitempty"`
 	Time       time.Time `json:"time"`
 	Host       string    `json:"host,omitempty"`
 	Rule       string    `json:"rule"`
@@ -152,6 +155,9 @@ func ParseAlerts(b []byte) ([]Alert, error) {
 func checkAlerts(as []Alert) ([]Alert, error) {
 	out := as[:0]
 	for i, a := range as {
+		if a.Type != "" && a.Type != "alert" {
+			continue // an event line of `vigil agent --emit events,alerts`
+		}
 		if a.Rule == "" {
 			return nil, fmt.Errorf("alert %d: no rule", i+1)
 		}

@@ -304,3 +304,36 @@ func benchEvidence() *Evidence {
 	}
 	return ev
 }
+
+func TestParseAlertsFormats(t *testing.T) {
+	lines := `{"type":"event","event_type":"process_exec"}
+{"type":"alert","time":"2026-11-30T07:00:00Z","rule":"Crypto-miner started","count":0}
+`
+	as, err := ParseAlerts([]byte(lines))
+	if err != nil || len(as) != 1 || as[0].Rule != "Crypto-miner started" || as[0].Count != 1 {
+		t.Fatalf("JSON lines: %+v %v", as, err)
+	}
+	page := `{"alerts":[{"id":"x","rule":"Log file deleted","count":4,"mitre_tactics":["TA0005 Defense Evasion"]}],"next":"x"}`
+	as, err = ParseAlerts([]byte(page))
+	if err != nil || len(as) != 1 || as[0].Count != 4 || as[0].Tactics[0] != "TA0005 Defense Evasion" {
+		t.Fatalf("server page: %+v %v", as, err)
+	}
+	for _, bad := range []string{`{"time":"2026-11-30T07:00:00Z"}`, `[{"rule":5}]`, "{\"rule\":\"a\"}\nnot json"} {
+		if _, err := ParseAlerts([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestParseFIMReport(t *testing.T) {
+	// The shape `vigil fim check -f json` writes (internal/fim.Report).
+	rep := `{"baseline":"2026-11-30T06:00:00Z","summary":{"entries":10,"added":1,"removed":0,"changed":1,"errors":0},
+"added":[{"path":"/etc/new","type":"file","rule":"etc"}],"removed":[],"changed":[{"path":"/etc/passwd","type":"file","rule":"etc","changes":[{"attr":"sha256","old":"a","new":"b"}]}],"errors":[]}`
+	run, err := ParseFIM([]byte(rep))
+	if err != nil || run.Added != 1 || run.Changed != 1 || run.Removed != 0 || run.Tampered || len(run.Sample) != 2 || run.Sample[0] != "/etc/new" {
+		t.Fatalf("%+v %v", run, err)
+	}
+	if _, err := ParseFIM([]byte(`{"benchmark":"cis-docker"}`)); err == nil {
+		t.Error("a benchmark report was read as a FIM report")
+	}
+}
