@@ -246,3 +246,20 @@ func TestParseDockerdArgs(t *testing.T) {
 		t.Errorf("a flag without its value: %v", err)
 	}
 }
+
+// BenchmarkDocker is the whole Docker benchmark against the real daemon
+// and this host's files, with whatever containers are running.
+func BenchmarkDocker(b *testing.B) {
+	vigiltest.RequireDocker(b)
+	dc, err := NewDockerClient("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dc.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Run(context.Background(), BenchDocker, Options{Docker: dc, Host: "h"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
