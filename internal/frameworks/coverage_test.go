@@ -5,6 +5,7 @@ import (
 
 	"github.com/vigil-cwpp/vigil/internal/compliance"
 	"github.com/vigil-cwpp/vigil/internal/compliance/kubebench"
+	"github.com/vigil-cwpp/vigil/internal/fim"
 )
 
 // TestEveryCheckMapped: every check the compliance packages register —
@@ -82,4 +83,15 @@ func cutKey(k string) (bench, id string, ok bool) {
 		}
 	}
 	return k, "", false
+}
+
+// TestAlertSources holds the alert sources the scoring reads to the
+// producers' constants.
+func TestAlertSources(t *testing.T) {
+	if fim.SourceFIM != "fim" || alertFindingType(&Alert{Source: fim.SourceFIM}) != FindingFIMChange {
+		t.Errorf("fim.SourceFIM = %q is not read as a FIM change", fim.SourceFIM)
+	}
+	if alertFindingType(&Alert{Source: "drift"}) != FindingContainerDrift || alertFindingType(&Alert{Source: "syscall"}) != "" {
+		t.Error("alert sources misread")
+	}
 }
