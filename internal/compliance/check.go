@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -151,11 +152,64 @@ func (e *Env) Path(p string) string {
 	return filepath.Join(e.Root, p)
 }
 
-// ReadFile reads p under Root.
-func (e *Env) ReadFile(p string) ([]byte, error) { return os.ReadFile(e.Path(p)) }
+// ReadFile reads p under Root; symbolic links resolve inside Root.
+func (e *Env) ReadFile(p string) ([]byte, error) {
+	rp, err := e.resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(rp)
+}
 
-// Stat stats p under Root, following symbolic links.
-func (e *Env) Stat(p string) (os.FileInfo, error) { return os.Stat(e.Path(p)) }
+// Stat stats p under Root, following symbolic links inside Root.
+func (e *Env) Stat(p string) (os.FileInfo, error) {
+	rp, err := e.resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.Stat(rp)
+}
+
+// maxSymlinks bounds the links followed resolving one path (as Linux's 40).
+const maxSymlinks = 40
+
+// resolve returns p under Root with every symbolic link resolved as if
+// Root were "/": an absolute target starts again at Root and ".." stops
+// at Root, so a tree's /etc/mtab -> /proc/self/mounts does not read the
+// running host's. On the live root it is p.
+func (e *Env) resolve(p string) (string, error) {
+	if e.Live() {
+		return p, nil
+	}
+	rest := strings.Split(filepath.Clean("/"+p), "/")[1:]
+	cur := "/"
+	links := 0
+	for len(rest) > 0 {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, c)
+		target, err := os.Readlink(filepath.Join(e.Root, next))
+		if err != nil { // not a link, or missing: the caller's open says which
+			cur = next
+			continue
+		}
+		if links++; links > maxSymlinks {
+			return "", &os.PathError{Op: "resolve", Path: p, Err: syscall.ELOOP}
+		}
+		if filepath.IsAbs(target) {
+			cur = "/"
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	return filepath.Join(e.Root, cur), nil
+}
 
 // Glob expands pattern under Root and returns the paths as seen on the
 // checked system (without Root), sorted.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -15,7 +17,53 @@ type sysctlWant struct {
 	Want []string
 }
 
-// sysctlCheck passes when every key has a wanted value. Keys under
+// sysctlConf is what the sysctl configuration files set at boot, in the
+// order `sysctl --system` reads them (the last value wins).
+func (e *Env) sysctlConf() map[string]setting {
+	return e.memo("sysctlconf", func() any {
+		out := map[string]setting{}
+		// A file name in a later directory replaces the same name in an
+		// earlier one; files apply in name order; /etc/sysctl.conf last.
+		byName := map[string]string{}
+		for _, dir := range []string{"/usr/lib/sysctl.d", "/lib/sysctl.d", "/run/sysctl.d", "/etc/sysctl.d"} {
+			for _, f := range e.Glob(dir + "/*.conf") {
+				byName[filepath.Base(f)] = f
+			}
+		}
+		names := make([]string, 0, len(byName))
+		for n := range byName {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		files := make([]string, 0, len(names)+1)
+		for _, n := range names {
+			files = append(files, byName[n])
+		}
+		files = append(files, "/etc/sysctl.conf")
+		for _, f := range files {
+			data, err := e.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			for n, line := range strings.Split(string(data), "\n") {
+				line = strings.TrimSpace(line)
+				if line == "" || line[0] == '#' || line[0] == ';' {
+					continue
+				}
+				k, v, ok := strings.Cut(line, "=")
+				if !ok {
+					continue
+				}
+				k = strings.ReplaceAll(strings.TrimPrefix(strings.TrimSpace(k), "-"), "/", ".")
+				out[k] = setting{Value: strings.TrimSpace(v), File: f, Line: n + 1}
+			}
+		}
+		return out
+	}).(map[string]setting)
+}
+
+// sysctlCheck passes when every key has a wanted value, running (in
+// /proc/sys) and persisted (in the sysctl configuration files). Keys under
 // net.ipv6 are skipped when IPv6 is absent (/proc/sys/net/ipv6 missing).
 func sysctlCheck(wants ...sysctlWant) CheckFunc {
 	return func(_ context.Context, e *Env) (string, string, error) {
@@ -33,11 +81,20 @@ func sysctlCheck(wants ...sysctlWant) CheckFunc {
 			if err != nil {
 				return "", "", fmt.Errorf("reading %s: %w", w.Key, err)
 			}
-			ev = append(ev, w.Key+" = "+v)
+			item := w.Key + " = " + v
 			if !contains(w.Want, v) {
 				status = Fail
-				ev[len(ev)-1] += " (want " + strings.Join(w.Want, " or ") + ")"
+				item += " (want " + strings.Join(w.Want, " or ") + ")"
 			}
+			switch p, ok := e.sysctlConf()[w.Key]; {
+			case !ok:
+				status = Fail
+				item += ", not persisted in sysctl.conf or sysctl.d"
+			case !contains(w.Want, p.Value):
+				status = Fail
+				item += fmt.Sprintf(", persisted %s (%s)", p.Value, p.where())
+			}
+			ev = append(ev, item)
 		}
 		return status, strings.Join(ev, "; "), nil
 	}
@@ -98,7 +155,7 @@ func registerSysctl() {
 		}
 		Register(BenchLinux, Check{ID: c.id, Title: c.title, Section: c.sec, Profile: l1, Scored: true,
 			Run:         sysctlCheck(c.wants...),
-			How:         "running values in /proc/sys: " + strings.Join(keys, ", "),
+			How:         "running values in /proc/sys and the values set at boot (sysctl.d, sysctl.conf): " + strings.Join(keys, ", "),
 			Remediation: remedySysctl(c.wants)})
 	}
 }

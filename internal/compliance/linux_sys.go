@@ -485,7 +485,7 @@ func registerAudit() {
 			Run:         auditRulesCheck(r.w...)})
 	}
 	Register(BenchLinux, Check{ID: "6.3.3.20", Title: "Ensure the audit configuration is immutable", Section: sec, Profile: l2, Scored: true,
-		How: "the last rule is \"-e 2\"", Remediation: "Put \"-e 2\" in /etc/audit/rules.d/99-finalize.rules; augenrules --load; reboot",
+		How: "a \"-e 2\" rule in the on-disk rules (the benchmark wants it last)", Remediation: "Put \"-e 2\" in /etc/audit/rules.d/99-finalize.rules; augenrules --load; reboot",
 		Run: func(_ context.Context, e *Env) (string, string, error) {
 			rules := e.auditRules()
 			if len(rules) == 0 {

@@ -42,11 +42,16 @@ func chmod(t testing.TB, root string, modes map[string]os.FileMode) {
 
 var fsModules = []string{"cramfs", "freevxfs", "hfs", "hfsplus", "jffs2", "udf", "usb-storage"}
 
+// sysctlFiles sets kernel parameters, running and persisted in
+// /etc/sysctl.d/60-cis.conf.
 func sysctlFiles(vals map[string]string) map[string]string {
 	out := map[string]string{}
+	var conf strings.Builder
 	for k, v := range vals {
 		out["/proc/sys/"+strings.ReplaceAll(k, ".", "/")] = v + "\n"
+		conf.WriteString(k + " = " + v + "\n")
 	}
+	out["/etc/sysctl.d/60-cis.conf"] = conf.String()
 	return out
 }
 
@@ -281,6 +286,31 @@ func TestLinuxBadTreeFails(t *testing.T) {
 	}
 }
 
+// TestSysctlPersisted: a running value that is right but set nowhere for
+// the next boot fails, and a later file overrides an earlier one.
+func TestSysctlPersisted(t *testing.T) {
+	root := goodLinux(t)
+	tree(t, root, map[string]string{
+		"/etc/sysctl.d/99-late.conf": "# late\n-net/ipv4/tcp_syncookies=0\n",
+		"/etc/sysctl.conf":           "kernel.randomize_va_space=1\n",
+	})
+	os.Remove(filepath.Join(root, "/etc/sysctl.d/60-cis.conf"))
+	tree(t, root, map[string]string{"/etc/sysctl.d/60-cis.conf": "net.ipv4.tcp_syncookies = 1\nkernel.randomize_va_space = 2\n"})
+	byID := map[string]Result{}
+	for _, r := range runLinux(t, root).Results {
+		byID[r.ID] = r
+	}
+	for id, want := range map[string]string{
+		"3.3.10": "net.ipv4.tcp_syncookies = 1, persisted 0 (/etc/sysctl.d/99-late.conf:2)",
+		"1.5.1":  "kernel.randomize_va_space = 2, persisted 1 (/etc/sysctl.conf:1)",
+		"3.3.1":  "net.ipv4.ip_forward = 0, not persisted",
+	} {
+		if r := byID[id]; r.Status != Fail || !strings.Contains(r.Evidence, want) {
+			t.Errorf("%s: %s %q, want fail with %q", id, r.Status, r.Evidence, want)
+		}
+	}
+}
+
 // TestLinuxFstabFallback: without /proc under the root, mount options
 // come from /etc/fstab.
 func TestLinuxFstabFallback(t *testing.T) {
@@ -401,5 +431,29 @@ func BenchmarkLinux(b *testing.B) {
 		if err != nil || rep.Summary.Pass != len(rep.Results) {
 			b.Fatalf("%v %+v", err, rep.Summary)
 		}
+	}
+}
+
+// TestResolveInRoot: symbolic links in a checked tree resolve inside it,
+// absolute or relative, and ".." stops at the root.
+func TestResolveInRoot(t *testing.T) {
+	root := t.TempDir()
+	tree(t, root, map[string]string{
+		"/proc/self/mounts":    "tmpfs /tmp tmpfs rw,nodev,nosuid,noexec 0 0\n",
+		"/etc/mtab":            "->/proc/self/mounts",
+		"/etc/ssh/real":        "PermitRootLogin no\n",
+		"/etc/ssh/sshd_config": "->../../../../../../etc/ssh/real",
+		"/loop/a":              "->/loop/b",
+		"/loop/b":              "->/loop/a",
+	})
+	e := &Env{Root: root}
+	for p, want := range map[string]string{"/etc/mtab": "tmpfs /tmp", "/etc/ssh/sshd_config": "PermitRootLogin no"} {
+		b, err := e.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %q %v, want the tree's file", p, b, err)
+		}
+	}
+	if _, err := e.ReadFile("/loop/a"); err == nil {
+		t.Error("a symlink loop was read")
 	}
 }
