@@ -151,10 +151,76 @@ func (e *Env) loadedModules() (map[string]bool, bool) {
 	return r.m, r.ok
 }
 
+// kernelModules is what the running kernel could load: the modules of
+// /lib/modules/<release>/modules.dep and modules.builtin, and the
+// filesystems in /proc/filesystems.
+type kernelModules struct {
+	Release     string
+	Tree        bool // modules.dep was read
+	Mods        map[string]string
+	Filesystems map[string]bool
+}
+
+func (e *Env) kernelModules() *kernelModules {
+	return e.memo("kmods", func() any {
+		k := &kernelModules{Mods: map[string]string{}, Filesystems: map[string]bool{}}
+		k.Release, _ = e.readTrim("/proc/sys/kernel/osrelease")
+		if k.Release != "" && !strings.ContainsAny(k.Release, "/") {
+			dir := "/lib/modules/" + k.Release + "/"
+			for _, f := range []string{"modules.dep", "modules.builtin"} {
+				data, err := e.ReadFile(dir + f)
+				if err != nil {
+					continue
+				}
+				if f == "modules.dep" {
+					k.Tree = true
+				}
+				for _, line := range strings.Split(string(data), "\n") {
+					ko, _, _ := strings.Cut(line, ":")
+					if ko == "" {
+						continue
+					}
+					base := ko[strings.LastIndexByte(ko, '/')+1:]
+					base, _, _ = strings.Cut(base, ".ko")
+					k.Mods[modName(base)] = dir + f
+				}
+			}
+		}
+		if data, err := e.ReadFile("/proc/filesystems"); err == nil {
+			for _, line := range strings.Split(string(data), "\n") {
+				if f := strings.Fields(line); len(f) > 0 {
+					k.Filesystems[modName(f[len(f)-1])] = true
+				}
+			}
+		}
+		return k
+	}).(*kernelModules)
+}
+
+// available says whether the kernel could load or already has mod, and
+// why.
+func (k *kernelModules) available(mod string) (bool, string) {
+	name := modName(mod)
+	if f, ok := k.Mods[name]; ok {
+		return true, "in " + f
+	}
+	if k.Filesystems[name] {
+		return true, "listed in /proc/filesystems"
+	}
+	if k.Tree {
+		return false, fmt.Sprintf("not in kernel %s's modules.dep or modules.builtin", k.Release)
+	}
+	return false, fmt.Sprintf("kernel %q has no module tree (/lib/modules/%s/modules.dep) and does not list it in /proc/filesystems", k.Release, k.Release)
+}
+
 func moduleDisabled(mod string) CheckFunc {
 	return func(_ context.Context, e *Env) (string, string, error) {
 		name := modName(mod)
 		mp := e.modprobe()
+		loaded, procOK := e.loadedModules()
+		if avail, why := e.kernelModules().available(mod); !avail && !(procOK && loaded[name]) {
+			return Pass, mod + " is not available: " + why, nil
+		}
 		var ev []string
 		status := Pass
 		inst, hasInst := mp.Install[name]
@@ -174,7 +240,7 @@ func moduleDisabled(mod string) CheckFunc {
 			status = Fail
 			ev = append(ev, "no \"blacklist "+mod+"\"")
 		}
-		if loaded, ok := e.loadedModules(); ok {
+		if procOK {
 			if loaded[name] {
 				status = Fail
 				ev = append(ev, mod+" is loaded (/proc/modules)")
@@ -194,7 +260,7 @@ func registerModules() {
 	} {
 		Register(BenchLinux, Check{ID: m.id, Title: "Ensure " + m.mod + " kernel module is not available",
 			Section: "1.1.1 Configure Filesystem Kernel Modules", Profile: m.profile, Scored: true, Run: moduleDisabled(m.mod),
-			How: "modprobe.d files (/etc, /run, /lib, /usr/lib) have \"install " + m.mod + " /bin/false\" and \"blacklist " + m.mod + "\", and /proc/modules does not list it",
+			How: "not available in the running kernel (modules.dep, modules.builtin, /proc/filesystems), or modprobe.d files (/etc, /run, /lib, /usr/lib) have \"install " + m.mod + " /bin/false\" and \"blacklist " + m.mod + "\" and /proc/modules does not list it",
 			Remediation: fmt.Sprintf("printf 'install %s /bin/false\\nblacklist %s\\n' > /etc/modprobe.d/%s.conf; modprobe -r %s",
 				m.mod, m.mod, m.mod, m.mod)})
 	}

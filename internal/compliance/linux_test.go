@@ -70,8 +70,11 @@ func goodLinux(t testing.TB) string {
 			"tmpfs /tmp tmpfs rw,nosuid,nodev,noexec,relatime 0 0\n" +
 			"tmpfs /dev/shm tmpfs rw,nosuid,nodev,noexec 0 0\n" +
 			"/dev/sda3 /var/tmp ext4 rw,nosuid,nodev,noexec,relatime 0 0\n",
-		"/etc/modprobe.d/cis.conf": mp.String(),
-		"/proc/modules":            "ext4 1003520 1 - Live 0x0000000000000000\noverlay 151552 0 - Live 0x0\n",
+		"/etc/modprobe.d/cis.conf":   mp.String(),
+		"/proc/modules":              "ext4 1003520 1 - Live 0x0000000000000000\noverlay 151552 0 - Live 0x0\n",
+		"/proc/sys/kernel/osrelease": "6.1.0-27-amd64\n",
+		"/lib/modules/6.1.0-27-amd64/modules.dep": "kernel/fs/cramfs/cramfs.ko.xz:\nkernel/fs/freevxfs/freevxfs.ko.xz:\nkernel/fs/hfs/hfs.ko.xz:\n" +
+			"kernel/fs/hfsplus/hfsplus.ko.xz:\nkernel/fs/jffs2/jffs2.ko.xz:\nkernel/fs/udf/udf.ko.xz:\nkernel/drivers/usb/storage/usb-storage.ko.xz:\n",
 		"/etc/ssh/sshd_config": "# CIS\nInclude /etc/ssh/sshd_config.d/*.conf\nPermitRootLogin no\nPermitEmptyPasswords no\n" +
 			"MaxAuthTries 4\nLoginGraceTime 60\nDisableForwarding yes\nIgnoreRhosts yes\nHostbasedAuthentication no\n" +
 			"ClientAliveInterval 15\nClientAliveCountMax 3\nLogLevel VERBOSE\nUsePAM yes\nMaxSessions 10\n" +
@@ -134,6 +137,10 @@ func badLinux(t testing.TB) string {
 		"/proc/self/mounts":              "/dev/sda2 /var/tmp ext4 rw,relatime 0 0\n/dev/sda1 / ext4 rw,relatime 0 0\n",
 		"/etc/modprobe.d/blacklist.conf": "blacklist cramfs\ninstall hfs /sbin/modprobe --ignore-install hfs\n",
 		"/proc/modules":                  "cramfs 16384 0 - Live 0x0\nusb_storage 81920 0 - Live 0x0\n",
+		"/proc/sys/kernel/osrelease":     "6.1.0-27-amd64\n",
+		"/lib/modules/6.1.0-27-amd64/modules.dep": "kernel/fs/freevxfs/freevxfs.ko: \nkernel/fs/hfs/hfs.ko: \nkernel/fs/jffs2/jffs2.ko: kernel/lib/zlib.ko\n" +
+			"kernel/fs/udf/udf.ko: kernel/lib/crc-itu-t.ko\nkernel/drivers/usb/storage/usb-storage.ko: \n",
+		"/proc/filesystems": "nodev\tsysfs\n\text4\n\thfsplus\n",
 		"/etc/ssh/sshd_config": "PermitRootLogin yes\nPermitEmptyPasswords yes\nMaxAuthTries 10\n" +
 			"X11Forwarding yes\nIgnoreRhosts no\nHostbasedAuthentication yes\nLogLevel QUIET\nUsePAM no\nMaxSessions 20\n" +
 			"GSSAPIAuthentication yes\nPermitUserEnvironment yes\n" +
@@ -224,6 +231,9 @@ func TestLinuxGoodTreePasses(t *testing.T) {
 		if r.Evidence == "" {
 			t.Errorf("%s: no evidence", r.ID)
 		}
+		if strings.HasPrefix(r.ID, "1.1.1.") && !strings.Contains(r.Evidence, "/bin/false") {
+			t.Errorf("%s passed without its modprobe.d lines: %q", r.ID, r.Evidence)
+		}
 	}
 	if rep.Summary.Pass != len(rep.Results) {
 		t.Errorf("summary %+v for %d results", rep.Summary, len(rep.Results))
@@ -282,6 +292,33 @@ func TestLinuxBadTreeFails(t *testing.T) {
 		}
 		if !strings.Contains(r.Evidence, sub) {
 			t.Errorf("%s evidence %q, want it to contain %q", id, r.Evidence, sub)
+		}
+	}
+}
+
+// TestModuleNotAvailable: a module the kernel does not have passes
+// without modprobe.d lines; one built in (in /proc/filesystems) does not.
+func TestModuleNotAvailable(t *testing.T) {
+	root := t.TempDir()
+	tree(t, root, map[string]string{
+		"/proc/sys/kernel/osrelease":                  "6.1.0-27-amd64\n",
+		"/lib/modules/6.1.0-27-amd64/modules.dep":     "kernel/fs/hfs/hfs.ko.xz:\n",
+		"/lib/modules/6.1.0-27-amd64/modules.builtin": "kernel/fs/jffs2/jffs2.ko\n",
+		"/proc/filesystems":                           "\text4\n\tudf\n",
+		"/proc/modules":                               "ext4 1 0 - Live 0x0\n",
+	})
+	byID := map[string]Result{}
+	for _, r := range runLinux(t, root).Results {
+		byID[r.ID] = r
+	}
+	for id, want := range map[string]string{
+		"1.1.1.1": "pass cramfs is not available: not in kernel 6.1.0-27-amd64's modules.dep or modules.builtin",
+		"1.1.1.3": "fail no \"install hfs /bin/false\"",
+		"1.1.1.5": "fail no \"install jffs2",
+		"1.1.1.8": "fail no \"install udf",
+	} {
+		if r := byID[id]; !strings.HasPrefix(r.Status+" "+r.Evidence, want) {
+			t.Errorf("%s: %s %q, want %q", id, r.Status, r.Evidence, want)
 		}
 	}
 }
