@@ -79,7 +79,8 @@ func (r *Report) ExitCode() int {
 	return c
 }
 
-// Compare compares a scan with a baseline. Only attributes recorded in
+// Compare compares a scan with a baseline; both hold entries sorted by
+// path, as Scan and DecodeBaseline return them. Only attributes recorded in
 // both are compared. For a growing file (the growing attribute) that grew,
 // the size, later mtime and ctime, and the hashes are not changes when
 // the hash of its first old-size bytes equals the old hash.
@@ -88,24 +89,26 @@ func Compare(old *Baseline, cur *Result) *Report {
 	if r.Errors == nil {
 		r.Errors = []ScanError{}
 	}
-	idx := old.Index()
-	seen := make(map[string]bool, len(cur.Entries))
-	for i := range cur.Entries {
-		n := &cur.Entries[i]
-		seen[n.Path] = true
-		o, ok := idx[n.Path]
-		if !ok {
-			r.Added = append(r.Added, Brief{Path: n.Path, Type: n.Type, Rule: n.Rule})
-			continue
-		}
-		if ch := diffEntry(o, n); len(ch) > 0 {
-			r.Changed = append(r.Changed, Change{Path: n.Path, Type: n.Type, Rule: n.Rule, Changes: ch})
-		}
-	}
-	for i := range old.Entries {
-		o := &old.Entries[i]
-		if !seen[o.Path] {
+	// Both lists are sorted by path (Scan sorts; DecodeBaseline checks):
+	// walk them together.
+	i, j := 0, 0
+	for i < len(old.Entries) || j < len(cur.Entries) {
+		switch {
+		case j == len(cur.Entries) || (i < len(old.Entries) && old.Entries[i].Path < cur.Entries[j].Path):
+			o := &old.Entries[i]
 			r.Removed = append(r.Removed, Brief{Path: o.Path, Type: o.Type, Rule: o.Rule})
+			i++
+		case i == len(old.Entries) || cur.Entries[j].Path < old.Entries[i].Path:
+			n := &cur.Entries[j]
+			r.Added = append(r.Added, Brief{Path: n.Path, Type: n.Type, Rule: n.Rule})
+			j++
+		default:
+			o, n := &old.Entries[i], &cur.Entries[j]
+			if ch := diffEntry(o, n); len(ch) > 0 {
+				r.Changed = append(r.Changed, Change{Path: n.Path, Type: n.Type, Rule: n.Rule, Changes: ch})
+			}
+			i++
+			j++
 		}
 	}
 	r.Summary = Summary{Entries: len(cur.Entries), Added: len(r.Added), Removed: len(r.Removed), Changed: len(r.Changed), Errors: len(r.Errors)}
