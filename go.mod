@@ -30,6 +30,8 @@ require (
 	modernc.org/sqlite v1.50.1
 )
 
+require go.yaml.in/yaml/v2 v2.4.4
+
 require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect

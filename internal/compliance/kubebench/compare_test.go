@@ -119,6 +119,8 @@ func TestFindPathAndEnv(t *testing.T) {
 		{js, "{.readOnlyPort}", true, "10255"},
 		{yml, "{.authorization.mode}", false, ""},
 		{yml, "{range .tlsCipherSuites[:]}{}{','}{end}", true, "A,B,"},
+		{"authentication: {anonymous: {enabled: off}}", "{.authentication.anonymous.enabled}", true, "false"}, // YAML 1.1, as the kubelet reads it
+		{"featureGates:\n  RotateKubeletServerCertificate: yes\n", "{.featureGates.RotateKubeletServerCertificate}", true, "true"},
 	} {
 		m, v, err := FindPathValue(c.doc, c.path)
 		if err != nil || m != c.match || v != c.value {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"gopkg.in/yaml.v3"
 	"k8s.io/client-go/util/jsonpath"
 
@@ -475,8 +476,10 @@ func (t TestItem) findFlagValue(s string) (bool, string, error) {
 func FindPathValue(s, path string) (match bool, value string, err error) {
 	var doc interface{}
 	if err := json.Unmarshal([]byte(s), &doc); err != nil {
+		// YAML 1.1 as kube-bench (yaml.v2) and the kubelet (sigs.k8s.io/yaml)
+		// read it: "enabled: off" is false.
 		doc = nil
-		if err := yaml.Unmarshal([]byte(s), &doc); err != nil {
+		if err := yamlv2.Unmarshal([]byte(s), &doc); err != nil {
 			return false, "", fmt.Errorf("failed to load YAML or JSON from input %q: %v", clip(s), err)
 		}
 	}
