@@ -127,6 +127,45 @@ func registerSSH() {
 		"stat of /etc/ssh/ssh_host_*_key.pub: mode 0644 or stricter, root:root",
 		"chown root:root /etc/ssh/ssh_host_*_key.pub; chmod 0644 /etc/ssh/ssh_host_*_key.pub",
 		hostKeys("/etc/ssh/ssh_host_*_key.pub", 0o644))
+	reg("5.1.4", "Ensure sshd access is configured", "one of AllowUsers, AllowGroups, DenyUsers, DenyGroups is set",
+		set("AllowGroups sshusers")+" (or AllowUsers/DenyUsers/DenyGroups)", sshCheck(func(c *sshdConfig) (string, string) {
+			var ev []string
+			for _, k := range []string{"AllowUsers", "AllowGroups", "DenyUsers", "DenyGroups"} {
+				if _, ok := c.Values[strings.ToLower(k)]; ok {
+					_, e := sshOpt(c, k, "")
+					ev = append(ev, e)
+				}
+			}
+			if len(ev) == 0 {
+				return Fail, "none of AllowUsers, AllowGroups, DenyUsers, DenyGroups is set"
+			}
+			return Pass, strings.Join(ev, "; ")
+		}))
+	reg("5.1.6", "Ensure sshd Ciphers are configured", "Ciphers (if set) adds none of "+strings.Join(weakCiphers, ", ")+"; OpenSSH 9.2's default has none",
+		set("Ciphers aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr"), sshAlgos("Ciphers", weakCiphers))
+	reg("5.1.12", "Ensure sshd KexAlgorithms is configured", "KexAlgorithms (if set) adds none of "+strings.Join(weakKex, ", "),
+		set("KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,ecdh-sha2-nistp521,ecdh-sha2-nistp384,ecdh-sha2-nistp256,diffie-hellman-group-exchange-sha256"),
+		sshAlgos("KexAlgorithms", weakKex))
+	reg("5.1.15", "Ensure sshd MACs are configured", "MACs (if set) adds none of "+strings.Join(weakMACs, ", "),
+		set("MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512,hmac-sha2-256"), sshAlgos("MACs", weakMACs))
+	reg("5.1.18", "Ensure sshd MaxStartups is configured", "MaxStartups start:rate:full with start 10 or less and full 60 or less (default 10:30:100 fails)",
+		set("MaxStartups 10:30:60"), sshCheck(func(c *sshdConfig) (string, string) {
+			v, ev := sshOpt(c, "MaxStartups", "10:30:100")
+			f := strings.Split(v, ":")
+			start, err1 := strconv.Atoi(f[0])
+			full := start
+			var err2 error
+			if len(f) == 3 {
+				full, err2 = strconv.Atoi(f[2])
+			}
+			if err1 != nil || err2 != nil || (len(f) != 1 && len(f) != 3) {
+				return Fail, ev + " (not start or start:rate:full)"
+			}
+			if start > 10 || full > 60 {
+				return Fail, ev + " (want 10:30:60 or stricter)"
+			}
+			return Pass, ev
+		}))
 	reg("5.1.5", "Ensure sshd Banner is configured", "Banner set to a file (not none)",
 		set("Banner /etc/issue.net"), sshCheck(func(c *sshdConfig) (string, string) {
 			v, ev := sshOpt(c, "Banner", "none")
@@ -181,6 +220,40 @@ func registerSSH() {
 		set("PermitUserEnvironment no"), sshIs("PermitUserEnvironment", "no", "no"))
 	reg("5.1.22", "Ensure sshd UsePAM is enabled", "UsePAM yes (compiled-in default no)",
 		set("UsePAM yes"), sshIs("UsePAM", "no", "yes"))
+}
+
+// Weak algorithms (CIS Debian 12 5.1.6, 5.1.12, 5.1.15).
+var (
+	weakCiphers = []string{"3des-cbc", "aes128-cbc", "aes192-cbc", "aes256-cbc", "arcfour", "arcfour128", "arcfour256",
+		"blowfish-cbc", "cast128-cbc", "rijndael-cbc@lysator.liu.se"}
+	weakKex  = []string{"diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1"}
+	weakMACs = []string{"hmac-md5", "hmac-md5-96", "hmac-ripemd160", "hmac-sha1-96", "umac-64@openssh.com",
+		"hmac-md5-etm@openssh.com", "hmac-md5-96-etm@openssh.com", "hmac-ripemd160-etm@openssh.com",
+		"hmac-sha1-96-etm@openssh.com", "umac-64-etm@openssh.com"}
+)
+
+// sshAlgos fails when key's list adds a weak algorithm. A list starting
+// with "-" only removes from the default; "+" and "^" add to it.
+func sshAlgos(key string, weak []string) CheckFunc {
+	return sshCheck(func(c *sshdConfig) (string, string) {
+		v, ev := sshOpt(c, key, "")
+		if v == "" {
+			return Pass, ev + " (the default list has no weak algorithm)"
+		}
+		if strings.HasPrefix(v, "-") {
+			return Pass, ev
+		}
+		var bad []string
+		for _, a := range strings.Split(strings.TrimLeft(v, "+^"), ",") {
+			if contains(weak, strings.ToLower(strings.TrimSpace(a))) {
+				bad = append(bad, a)
+			}
+		}
+		if len(bad) > 0 {
+			return Fail, ev + " (weak: " + strings.Join(bad, ", ") + ")"
+		}
+		return Pass, ev
+	})
 }
 
 func hostKeys(pattern string, max os.FileMode) CheckFunc {

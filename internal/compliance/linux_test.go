@@ -78,6 +78,7 @@ func goodLinux(t testing.TB) string {
 		"/etc/ssh/sshd_config": "# CIS\nInclude /etc/ssh/sshd_config.d/*.conf\nPermitRootLogin no\nPermitEmptyPasswords no\n" +
 			"MaxAuthTries 4\nLoginGraceTime 60\nDisableForwarding yes\nIgnoreRhosts yes\nHostbasedAuthentication no\n" +
 			"ClientAliveInterval 15\nClientAliveCountMax 3\nLogLevel VERBOSE\nUsePAM yes\nMaxSessions 10\n" +
+			"AllowGroups sshusers\nCiphers aes256-gcm@openssh.com,aes128-ctr\nMACs -hmac-sha1\nMaxStartups 10:30:60\n" +
 			"Match User backup\n  PermitRootLogin yes\n",
 		"/etc/ssh/sshd_config.d/10-banner.conf": "Banner /etc/issue.net\n",
 		"/etc/ssh/ssh_host_ed25519_key":         "key\n",
@@ -143,7 +144,8 @@ func badLinux(t testing.TB) string {
 		"/proc/filesystems": "nodev\tsysfs\n\text4\n\thfsplus\n",
 		"/etc/ssh/sshd_config": "PermitRootLogin yes\nPermitEmptyPasswords yes\nMaxAuthTries 10\n" +
 			"X11Forwarding yes\nIgnoreRhosts no\nHostbasedAuthentication yes\nLogLevel QUIET\nUsePAM no\nMaxSessions 20\n" +
-			"GSSAPIAuthentication yes\nPermitUserEnvironment yes\n" +
+			"GSSAPIAuthentication yes\nPermitUserEnvironment yes\nCiphers aes128-ctr,3des-cbc\nKexAlgorithms +diffie-hellman-group1-sha1\n" +
+			"MACs hmac-sha2-256,HMAC-MD5\nMaxStartups 100\n" +
 			"# a relative Include; its PermitRootLogin comes too late to count\nInclude sshd_config.d/*.conf\n",
 		"/etc/ssh/sshd_config.d/20.conf":     "LoginGraceTime 600\nPermitRootLogin no\n",
 		"/etc/ssh/ssh_host_ed25519_key":      "key\n",
@@ -263,6 +265,11 @@ func TestLinuxBadTreeFails(t *testing.T) {
 		"5.1.16":    "MaxAuthTries 10",
 		"5.1.8":     "X11Forwarding yes",
 		"5.1.5":     "Banner not set (default none)",
+		"5.1.4":     "none of AllowUsers",
+		"5.1.6":     "(weak: 3des-cbc)",
+		"5.1.12":    "KexAlgorithms +diffie-hellman-group1-sha1 (/etc/ssh/sshd_config:13) (weak: diffie-hellman-group1-sha1)",
+		"5.1.15":    "(weak: HMAC-MD5)",
+		"5.1.18":    "MaxStartups 100",
 		"5.1.1":     "/etc/ssh/sshd_config: mode 0644 uid 0(root)",
 		"5.1.2":     "mode allows 0044 beyond 0600",
 		"7.1.5":     "/etc/shadow: mode 0644",
