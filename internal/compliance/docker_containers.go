@@ -328,6 +328,21 @@ func registerContainers() {
 			}
 			return boolCheck(*p <= 0, fmt.Sprintf("PidsLimit %d", *p))
 		})
+	reg("5.24", "Ensure that cgroup usage is confirmed", dl1, true,
+		"HostConfig.CgroupParent is empty (the default cgroup)", "Do not use --cgroup-parent unless needed",
+		func(c *container.InspectResponse) (string, string, error) {
+			p := hc(c).CgroupParent
+			return boolCheck(p != "", fmt.Sprintf("CgroupParent %q", p))
+		})
+	reg("5.29", "Ensure that Docker's default bridge docker0 is not used", dl2, false,
+		"NetworkMode is not default or bridge (not scored: warn)", "Run on a user-defined network (docker network create)",
+		func(c *container.InspectResponse) (string, string, error) {
+			m := string(hc(c).NetworkMode)
+			if m == "default" || m == "bridge" {
+				return Warn, fmt.Sprintf("NetworkMode %q (docker0)", m), nil
+			}
+			return Pass, fmt.Sprintf("NetworkMode %q", m), nil
+		})
 	ns("5.30", "Ensure that the host's user namespaces are not shared", "Userns", func(h *container.HostConfig) string { return string(h.UsernsMode) })
 	reg("5.31", "Ensure that the Docker socket is not mounted inside any containers", dl1, true,
 		"no mount of /var/run/docker.sock or /run/docker.sock", "Do not mount the Docker socket into containers",

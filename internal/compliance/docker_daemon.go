@@ -38,6 +38,7 @@ var dockerdFlags = map[string]struct {
 	"H": {"hosts", false}, "host": {"hosts", false}, "tlscacert": {"tlscacert", false},
 	"tlscert": {"tlscert", false}, "tlskey": {"tlskey", false}, "config-file": {"config-file", false},
 	"seccomp-profile": {"seccomp-profile", false}, "authorization-plugin": {"authorization-plugins", false},
+	"iptables": {"iptables", true}, "storage-driver": {"storage-driver", false}, "s": {"storage-driver", false},
 }
 
 // parseDockerdArgs reads dockerd's arguments (argv[1:]) into values keyed
@@ -218,6 +219,26 @@ func registerDaemon() {
 		"icc false in daemon.json or --icc=false", cfg(`"icc": false`), daemonIs("icc", "true", "false"))
 	reg("2.2", "Ensure the logging level is set to 'info'", dl1, true,
 		"log-level unset or info", cfg(`"log-level": "info"`), daemonIs("log-level", "info", "info"))
+	reg("2.3", "Ensure Docker is allowed to make changes to iptables", dl1, true,
+		"iptables unset or true", cfg(`"iptables": true`), daemonIs("iptables", "true", "true"))
+	reg("2.5", "Ensure aufs storage driver is not used", dl1, true,
+		"storage-driver is not aufs", cfg(`"storage-driver": "overlay2"`),
+		daemonCheck(func(d *daemonConfig) (string, string) {
+			v, ev := d.get("storage-driver", "overlay2")
+			if v == "aufs" {
+				return Fail, ev
+			}
+			return Pass, ev
+		}))
+	reg("2.11", "Ensure that authorization for Docker client commands is enabled", dl2, true,
+		"authorization-plugins set", cfg(`"authorization-plugins": ["<plugin>"]`),
+		daemonCheck(func(d *daemonConfig) (string, string) {
+			v, ev := d.get("authorization-plugins", "")
+			if v == "" {
+				return Fail, ev
+			}
+			return Pass, ev
+		}))
 	reg("2.4", "Ensure insecure registries are not used", dl1, true,
 		"no insecure-registries / --insecure-registry", "Remove insecure-registries from daemon.json and --insecure-registry flags",
 		daemonCheck(func(d *daemonConfig) (string, string) {
@@ -299,27 +320,33 @@ func registerDockerFiles() {
 	const sec = "3 Docker daemon configuration files"
 	type fileSpec struct {
 		name       string
-		find       func(e *Env) (string, error)
+		find       func(e *Env) ([]string, error)
 		max        os.FileMode
 		group      string
 		ownID      string
 		permID     string
 		missingWhy string
 	}
-	fixed := func(paths ...string) func(*Env) (string, error) {
-		return func(e *Env) (string, error) { return e.firstExisting(paths...), nil }
+	one := func(p string) []string {
+		if p == "" {
+			return nil
+		}
+		return []string{p}
 	}
-	fromDaemon := func(key string) func(*Env) (string, error) {
-		return func(e *Env) (string, error) {
+	fixed := func(paths ...string) func(*Env) ([]string, error) {
+		return func(e *Env) ([]string, error) { return one(e.firstExisting(paths...)), nil }
+	}
+	fromDaemon := func(key string) func(*Env) ([]string, error) {
+		return func(e *Env) ([]string, error) {
 			d, err := e.daemon()
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			v, _ := d.get(key, "")
 			if v == "" {
-				return "", nil
+				return nil, nil
 			}
-			return e.firstExisting(v), nil
+			return one(e.firstExisting(v)), nil
 		}
 	}
 	units := []string{"/etc/systemd/system/", "/lib/systemd/system/", "/usr/lib/systemd/system/"}
@@ -338,32 +365,41 @@ func registerDockerFiles() {
 		{"Docker server certificate", fromDaemon("tlscert"), 0o444, "root", "3.11", "3.12", "no tlscert configured"},
 		{"Docker server certificate key", fromDaemon("tlskey"), 0o400, "root", "3.13", "3.14", "no tlskey configured"},
 		{"Docker socket", fixed("/var/run/docker.sock", "/run/docker.sock"), 0o660, "docker", "3.15", "3.16", "no Docker socket"},
-		{"daemon.json", func(e *Env) (string, error) {
+		{"registry certificate", func(e *Env) ([]string, error) {
+			return e.Glob("/etc/docker/certs.d/*/*"), nil
+		}, 0o444, "root", "3.7", "3.8", "no file in /etc/docker/certs.d/*/"},
+		{"daemon.json", func(e *Env) ([]string, error) {
 			d, err := e.daemon()
 			if err != nil {
-				return "", err
+				return nil, err
 			}
-			return e.firstExisting(d.JSONPath), nil
+			return one(e.firstExisting(d.JSONPath)), nil
 		}, 0o644, "root", "3.17", "3.18", "no daemon.json"},
+		{"/etc/default/docker", fixed("/etc/default/docker"), 0o644, "root", "3.19", "3.22", "no /etc/default/docker"},
+		{"/etc/sysconfig/docker", fixed("/etc/sysconfig/docker"), 0o644, "root", "3.20", "3.21", "no /etc/sysconfig/docker"},
 	}
 	for _, s := range specs {
 		s := s
 		run := func(checkMode bool) CheckFunc {
 			return func(_ context.Context, e *Env) (string, string, error) {
-				p, err := s.find(e)
+				paths, err := s.find(e)
 				if err != nil {
 					return "", "", err
 				}
-				if p == "" {
+				if len(paths) == 0 {
 					return Pass, s.missingWhy, nil
 				}
-				spec := permSpec{Path: p, Max: 0o7777}
-				if checkMode {
-					spec.Max = s.max
-				} else {
-					spec.Users, spec.Groups = []string{"root"}, []string{s.group}
+				var specs []permSpec
+				for _, p := range paths {
+					spec := permSpec{Path: p, Max: 0o7777}
+					if checkMode {
+						spec.Max = s.max
+					} else {
+						spec.Users, spec.Groups = []string{"root"}, []string{s.group}
+					}
+					specs = append(specs, spec)
 				}
-				return e.checkPerm(spec)
+				return e.permChecks(specs...)
 			}
 		}
 		Register(BenchDocker, Check{ID: s.ownID, Title: "Ensure that " + s.name + " ownership is set to root:" + s.group,

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -61,13 +62,17 @@ func TestDockerContainers(t *testing.T) {
 		ids[id] = true
 		names[role] = p + role + " (" + id[:12] + ")"
 	}
+	if out, err := exec.Command("docker", "network", "create", p+"net").CombinedOutput(); err != nil {
+		t.Fatalf("docker network create: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "network", "rm", p+"net").Run() })
 	start("priv", "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined")
 	start("sock", "-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", "/etc:/host-etc:ro")
 	start("hostns", "--network", "host", "--pid", "host", "--ipc", "host", "--uts", "host")
 	start("ports", "-p", "0.0.0.0:777:80", "--restart", "always", "--cap-add", "NET_ADMIN")
 	start("good", "--read-only", "--user", "1000:1000", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "64",
 		"--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--restart", "on-failure:5",
-		"--health-cmd", "true", "-p", "127.0.0.1::8080")
+		"--health-cmd", "true", "-p", "127.0.0.1::8080", "--network", p+"net")
 
 	dc, err := NewDockerClient("")
 	if err != nil {
@@ -111,9 +116,10 @@ func TestDockerContainers(t *testing.T) {
 		{"4.1", "hostns", Fail, "runs as root"},
 		{"5.25", "priv", Fail, "without no-new-privileges"},
 		{"5.26", "priv", Fail, "no healthcheck"},
+		{"5.29", "priv", Warn, `NetworkMode "default" (docker0)`},
 	}
 	for _, id := range []string{"4.1", "5.3", "5.4", "5.5", "5.7", "5.9", "5.10", "5.11", "5.12", "5.13", "5.14", "5.15", "5.16",
-		"5.17", "5.19", "5.20", "5.21", "5.25", "5.26", "5.28", "5.30", "5.31"} {
+		"5.17", "5.19", "5.20", "5.21", "5.24", "5.25", "5.26", "5.28", "5.29", "5.30", "5.31"} {
 		wants = append(wants, want{id, "good", Pass, ""})
 	}
 	for _, w := range wants {
@@ -165,7 +171,7 @@ func TestDockerDaemonConfig(t *testing.T) {
 	tree(t, good, map[string]string{
 		"/etc/docker/daemon.json": `{"icc": false, "log-level": "info", "userns-remap": "default", "log-driver": "journald",
 			"live-restore": true, "userland-proxy": false, "no-new-privileges": true, "experimental": false,
-			"tlsverify": true, "tlscacert": "/etc/docker/ca.pem", "tlscert": "/etc/docker/cert.pem", "tlskey": "/etc/docker/key.pem"}`,
+			"tlsverify": true, "tlscacert": "/etc/docker/ca.pem", "tlscert": "/etc/docker/cert.pem", "tlskey": "/etc/docker/key.pem", "authorization-plugins": ["authz-broker"]}`,
 		"/etc/docker/ca.pem": "ca", "/etc/docker/cert.pem": "cert", "/etc/docker/key.pem": "key",
 		"/proc/812/comm":                     "dockerd\n",
 		"/proc/812/cmdline":                  "/usr/bin/dockerd\x00-H\x00fd://\x00-H\x00tcp://0.0.0.0:2376\x00--containerd=/run/containerd/containerd.sock\x00",
@@ -190,10 +196,14 @@ func TestDockerDaemonConfig(t *testing.T) {
 	tree(t, bad, map[string]string{
 		"/etc/docker/daemon.json":            `{"icc": true, "log-level": "debug", "insecure-registries": ["10.0.0.5:5000"], "experimental": true}`,
 		"/proc/77/comm":                      "dockerd\n",
-		"/proc/77/cmdline":                   "dockerd\x00--host=tcp://0.0.0.0:2375\x00--live-restore=false\x00--userland-proxy\x00",
+		"/proc/77/cmdline":                   "dockerd\x00--host=tcp://0.0.0.0:2375\x00--live-restore=false\x00--userland-proxy\x00--iptables=false\x00-s\x00aufs\x00",
 		"/etc/systemd/system/docker.service": "[Service]\n",
 		"/etc/group":                         groupFixture, "/etc/passwd": passwdFixture,
+		"/etc/docker/certs.d/reg:5000/ca.crt": "ca", "/etc/default/docker": "DOCKER_OPTS=\n",
 	})
+	if err := os.Chown(filepath.Join(bad, "/etc/default/docker"), 1000, 0); err != nil {
+		t.Fatal(err)
+	}
 	chmod(t, bad, map[string]os.FileMode{"/etc/docker/daemon.json": 0o666, "/etc/systemd/system/docker.service": 0o664, "/etc/docker": 0o777})
 	rep, err = Run(context.Background(), BenchDocker, Options{Root: bad, Host: "h", Exec: noExec})
 	if err != nil {
@@ -213,6 +223,11 @@ func TestDockerDaemonConfig(t *testing.T) {
 		"3.2":  "/etc/systemd/system/docker.service: mode 0664",
 		"3.6":  "/etc/docker: mode 0777",
 		"3.18": "/etc/docker/daemon.json: mode 0666",
+		"3.8":  "/etc/docker/certs.d/reg:5000/ca.crt: mode 0644",
+		"3.19": "/etc/default/docker: mode 0644 uid 1000(alice) gid 0(root) — owner not root",
+		"2.3":  "iptables false (dockerd command line",
+		"2.5":  "storage-driver aufs",
+		"2.11": "authorization-plugins not set",
 	}
 	got := map[string]Result{}
 	for _, r := range rep.Results {
