@@ -121,6 +121,9 @@ func Run(ctx context.Context, o Options) error {
 			case e := <-events:
 				procs.Update(&e)
 				procs.Enrich(&e)
+				if o.Detector != nil && o.Detector.fim != nil {
+					freshCwd(&e) // fim.go
+				}
 				e.Workload = byPID.get(ctx, res, &e)
 				byPID.nameUsers(&e)
 				m.events.WithLabelValues(e.Type.String()).Inc()

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,7 +38,18 @@ func fimWatch(dir string) fim.Watch {
 func startFIMAgent(t *testing.T, dir string) *agentRun {
 	t.Helper()
 	return startAgentWith(t, func(a *agentRun, o *Options) {
-		a.keepLine = func([]byte) bool { return false }
+		// Keep only the events of the test's files, to explain a failure.
+		a.keepLine = func(line []byte) bool {
+			return bytes.Contains(line, []byte(dir)) || bytes.Contains(line, []byte("vigil-fim-test"))
+		}
+		a.explain = func() string {
+			var b strings.Builder
+			fmt.Fprintf(&b, "\nagent: %s\nevents of the test's files:", a.stats())
+			for _, e := range a.events {
+				fmt.Fprintf(&b, "\n  %s %s pid=%d cwd=%q file=%+v ret=%d", e.Type, e.Process.Name, e.Process.PID, e.Process.Cwd, *e.File, e.Ret)
+			}
+			return b.String()
+		}
 		o.Detector = NewDetector(Detection{FIM: fim.NewRealtime(fimWatch(dir), fim.RealtimeOptions{Window: 2 * time.Second})})
 	})
 }
@@ -62,8 +74,7 @@ func TestFIMRealtimeHost(t *testing.T) {
 	}
 	a := startFIMAgent(t, dir)
 	target := filepath.Join(dir, "watched", "conf")
-	cmd := exec.Command("bash", "-c", `echo a > unwatched/f; echo b > watched/skip/f; echo c > watched/conf; chmod 600 watched/conf`)
-	cmd.Dir = dir
+	cmd := exec.Command("bash", "-c", `D=$1; echo a > $D/unwatched/f; echo b > $D/watched/skip/f; echo c > $D/watched/conf; chmod 600 $D/watched/conf`, "bash", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bash: %v: %s", err, out)
 	}
@@ -96,6 +107,33 @@ func TestFIMRealtimeHost(t *testing.T) {
 		if n := a.alertsWhere(fimAlertsFor(a, p)); len(n) != 0 {
 			t.Errorf("%s is not watched but raised %d alerts: %q", p, len(n), n[0].Output)
 		}
+	}
+}
+
+// TestFIMRealtimeRelative writes a watched file by a relative path from
+// a shell that changed directory after its exec: the path is placed with
+// the working directory read when the event arrived. The shell stays alive
+// until the alert is seen (a process already gone when its event is
+// handled has only the working directory of its exec: docs/drift.md).
+func TestFIMRealtimeRelative(t *testing.T) {
+	vigiltest.RequireRoot(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "watched", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := startFIMAgent(t, dir)
+	cmd := exec.Command("bash", "-c", `cd "$1/watched/sub" && echo x > ../rel.conf && read line`, "bash", dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	got := a.waitAlert(t, 30*time.Second, "FIM alert for the relative path", fimAlertsFor(a, filepath.Join(dir, "watched", "rel.conf")))
+	if int(got.Event.Process.PID) != cmd.Process.Pid {
+		t.Errorf("pid %d, want %d", got.Event.Process.PID, cmd.Process.Pid)
 	}
 }
 
@@ -154,7 +192,7 @@ func TestFIMRealtimeContainer(t *testing.T) {
 		t.Fatalf("docker run: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
-	if out, err := exec.Command("docker", "exec", name, "bash", "-c", "mkdir /etc/vigil-fim-test && cd /etc/vigil-fim-test && echo x > app.conf").CombinedOutput(); err != nil {
+	if out, err := exec.Command("docker", "exec", name, "bash", "-c", "mkdir /etc/vigil-fim-test && echo x > /etc/vigil-fim-test/app.conf").CombinedOutput(); err != nil {
 		t.Fatalf("docker exec: %v: %s", err, out)
 	}
 	got := a.waitAlert(t, 30*time.Second, "FIM alert from the container", fimAlertsFor(a, "/etc/vigil-fim-test/app.conf"))
