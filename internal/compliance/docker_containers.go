@@ -18,6 +18,7 @@ const (
 )
 
 func init() {
+	registerDockerAudit()
 	registerDaemon()
 	registerDockerFiles()
 	registerContainers()

@@ -316,6 +316,41 @@ func (e *Env) firstExisting(paths ...string) string {
 	return ""
 }
 
+// registerDockerAudit adds 1.2.x: the Docker files and binaries that
+// exist on the host are watched by audit rules.
+func registerDockerAudit() {
+	units := func(u string) []string {
+		return []string{"/etc/systemd/system/" + u, "/lib/systemd/system/" + u, "/usr/lib/systemd/system/" + u}
+	}
+	for _, a := range []struct {
+		id, what, profile string
+		paths             []string
+	}{
+		{"1.2.3", "the Docker daemon", dl1, []string{"/usr/bin/dockerd", "/usr/sbin/dockerd"}},
+		{"1.2.4", "Docker files and directories - /var/lib/docker", dl2, []string{"/var/lib/docker"}},
+		{"1.2.5", "Docker files and directories - /etc/docker", dl1, []string{"/etc/docker"}},
+		{"1.2.6", "Docker files and directories - docker.service", dl1, units("docker.service")},
+		{"1.2.7", "Docker files and directories - docker.socket", dl1, units("docker.socket")},
+		{"1.2.8", "Docker files and directories - /etc/default/docker", dl1, []string{"/etc/default/docker"}},
+		{"1.2.10", "Docker files and directories - /etc/docker/daemon.json", dl1, []string{"/etc/docker/daemon.json"}},
+		{"1.2.11", "Docker files and directories - /usr/bin/containerd", dl1, []string{"/usr/bin/containerd", "/usr/sbin/containerd"}},
+		{"1.2.12", "Docker files and directories - /usr/sbin/runc", dl1, []string{"/usr/sbin/runc", "/usr/bin/runc"}},
+	} {
+		a := a
+		Register(BenchDocker, Check{ID: a.id, Title: "Ensure auditing is configured for " + a.what,
+			Section: "1.2 Linux Hosts Specific Configuration", Profile: a.profile, Scored: true,
+			How:         "when " + strings.Join(a.paths, " or ") + " exists, an on-disk audit rule watches it (-w PATH or -F path=PATH)",
+			Remediation: "Add \"-w <path> -k docker\" to /etc/audit/rules.d/docker.rules; augenrules --load",
+			Run: func(ctx context.Context, e *Env) (string, string, error) {
+				p := e.firstExisting(a.paths...)
+				if p == "" {
+					return Pass, strings.Join(a.paths, ", ") + " not present", nil
+				}
+				return auditRulesCheck(auditWatch{path: p})(ctx, e)
+			}})
+	}
+}
+
 func registerDockerFiles() {
 	const sec = "3 Docker daemon configuration files"
 	type fileSpec struct {

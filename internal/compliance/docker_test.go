@@ -176,6 +176,9 @@ func TestDockerDaemonConfig(t *testing.T) {
 		"/proc/812/comm":                     "dockerd\n",
 		"/proc/812/cmdline":                  "/usr/bin/dockerd\x00-H\x00fd://\x00-H\x00tcp://0.0.0.0:2376\x00--containerd=/run/containerd/containerd.sock\x00",
 		"/lib/systemd/system/docker.service": "[Service]\n", "/lib/systemd/system/docker.socket": "[Socket]\n",
+		"/usr/bin/dockerd": "elf", "/usr/sbin/runc": "elf",
+		"/etc/audit/rules.d/docker.rules": "-w /usr/bin/dockerd -k docker\n-w /etc/docker -k docker\n-w /lib/systemd/system/docker.service -k docker\n" +
+			"-a always,exit -F path=/lib/systemd/system/docker.socket -F perm=wa -k docker\n-w /etc/docker/daemon.json -k docker\n-w /usr/sbin/runc -k docker\n",
 		"/etc/group": groupFixture, "/etc/passwd": passwdFixture,
 	})
 	chmod(t, good, map[string]os.FileMode{"/etc/docker/ca.pem": 0o444, "/etc/docker/cert.pem": 0o444, "/etc/docker/key.pem": 0o400})
@@ -210,24 +213,26 @@ func TestDockerDaemonConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"2.1":  "icc true (/etc/docker/daemon.json) (want false)",
-		"2.2":  "log-level debug",
-		"2.4":  "insecure-registries 10.0.0.5:5000",
-		"2.6":  "hosts tcp://0.0.0.0:2375 (dockerd command line (pid 77))",
-		"2.8":  "userns-remap not set",
-		"2.12": "log-driver not set (default json-file)",
-		"2.13": "live-restore false (dockerd command line (pid 77))",
-		"2.14": "userland-proxy true (dockerd command line",
-		"2.16": "experimental true",
-		"2.17": "no-new-privileges not set",
-		"3.2":  "/etc/systemd/system/docker.service: mode 0664",
-		"3.6":  "/etc/docker: mode 0777",
-		"3.18": "/etc/docker/daemon.json: mode 0666",
-		"3.8":  "/etc/docker/certs.d/reg:5000/ca.crt: mode 0644",
-		"3.19": "/etc/default/docker: mode 0644 uid 1000(alice) gid 0(root) — owner not root",
-		"2.3":  "iptables false (dockerd command line",
-		"2.5":  "storage-driver aufs",
-		"2.11": "authorization-plugins not set",
+		"2.1":   "icc true (/etc/docker/daemon.json) (want false)",
+		"2.2":   "log-level debug",
+		"2.4":   "insecure-registries 10.0.0.5:5000",
+		"2.6":   "hosts tcp://0.0.0.0:2375 (dockerd command line (pid 77))",
+		"2.8":   "userns-remap not set",
+		"2.12":  "log-driver not set (default json-file)",
+		"2.13":  "live-restore false (dockerd command line (pid 77))",
+		"2.14":  "userland-proxy true (dockerd command line",
+		"2.16":  "experimental true",
+		"2.17":  "no-new-privileges not set",
+		"3.2":   "/etc/systemd/system/docker.service: mode 0664",
+		"3.6":   "/etc/docker: mode 0777",
+		"3.18":  "/etc/docker/daemon.json: mode 0666",
+		"1.2.5": "missing: -w /etc/docker",
+		"1.2.6": "missing: -w /etc/systemd/system/docker.service",
+		"3.8":   "/etc/docker/certs.d/reg:5000/ca.crt: mode 0644",
+		"3.19":  "/etc/default/docker: mode 0644 uid 1000(alice) gid 0(root) — owner not root",
+		"2.3":   "iptables false (dockerd command line",
+		"2.5":   "storage-driver aufs",
+		"2.11":  "authorization-plugins not set",
 	}
 	got := map[string]Result{}
 	for _, r := range rep.Results {
