@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/vigil-cwpp/vigil/internal/compliance"
+	"github.com/vigil-cwpp/vigil/internal/server"
+	"github.com/vigil-cwpp/vigil/internal/store"
 )
 
 func benchRun(t *testing.T, args ...string) (int, string, string) {
@@ -137,5 +140,41 @@ func TestBenchReportTo(t *testing.T) {
 	}
 	if !strings.Contains(errs, "stored 97") {
 		t.Errorf("stderr %q does not say what the server stored", errs)
+	}
+}
+
+// TestBenchReportToServer sends a run to a real server (SQLite store) and
+// checks every result was stored.
+func TestBenchReportToServer(t *testing.T) {
+	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "vigil.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := server.New(server.Options{Store: st, Argon2: server.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	pw, _, err := srv.Bootstrap(t.Context(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := apiToken(t, ts, pw) // report_test.go
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600)
+
+	code, out, errs := benchRun(t, "linux", "--root", benchRoot(t), "--state-dir", t.TempDir(), "-f", "json",
+		"--report-to", ts.URL, "--report-token", token, "--report-ca", ca)
+	if code != ExitClean && code != ExitPartial {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep compliance.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("stored %d", len(rep.Results)); !strings.Contains(errs, want) {
+		t.Errorf("stderr %q, want %q", errs, want)
 	}
 }
