@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
@@ -50,7 +51,8 @@ var _ Docker = (*client.Client)(nil)
 // inspected is an error naming it; one whose layers cannot be read is a
 // Report with Error set.
 func Containers(ctx context.Context, d Docker, refs []string) ([]Report, error) {
-	if len(refs) == 0 {
+	listed := len(refs) == 0
+	if listed {
 		res, err := d.ContainerList(ctx, client.ContainerListOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("listing running containers: %w", err)
@@ -62,6 +64,9 @@ func Containers(ctx context.Context, d Docker, refs []string) ([]Report, error) 
 	out := make([]Report, 0, len(refs))
 	for _, ref := range refs {
 		r, err := Container(ctx, d, ref)
+		if listed && cerrdefs.IsNotFound(err) {
+			continue // removed since the listing
+		}
 		if err != nil {
 			return out, err
 		}

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/google/go-cmp/cmp"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/storage"
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
@@ -272,4 +275,36 @@ func BenchmarkScan(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(4000*b.N)/b.Elapsed().Seconds(), "files/s")
+}
+
+// fakeDocker lists two containers; the first is gone by the time it is
+// inspected, the second has an overlay2 upper directory with one file.
+type fakeDocker struct{ upper string }
+
+func (f fakeDocker) ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error) {
+	return client.ContainerListResult{Items: []container.Summary{{ID: "gone"}, {ID: "live"}}}, nil
+}
+
+func (f fakeDocker) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	if id != "live" {
+		return client.ContainerInspectResult{}, fmt.Errorf("no such container %s: %w", id, cerrdefs.ErrNotFound)
+	}
+	return client.ContainerInspectResult{Container: container.InspectResponse{ID: "live", Name: "/live",
+		GraphDriver: &storage.DriverData{Name: "overlay2", Data: map[string]string{"UpperDir": f.upper, "LowerDir": f.upper + "-missing"}}}}, nil
+}
+
+func TestContainersRemovedMeanwhile(t *testing.T) {
+	up := t.TempDir()
+	write(t, up+"/new", "x", 0o644)
+	reps, err := Containers(context.Background(), fakeDocker{up}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 1 || reps[0].Name != "live" || len(reps[0].Changes) != 1 || reps[0].Changes[0].Kind != Added {
+		t.Fatalf("reports: %+v", reps)
+	}
+	// Named explicitly, a missing container is an error naming it.
+	if _, err := Containers(context.Background(), fakeDocker{up}, []string{"gone"}); err == nil || !strings.Contains(err.Error(), "gone") {
+		t.Errorf("named missing container: %v", err)
+	}
 }
