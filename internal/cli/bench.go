@@ -118,8 +118,10 @@ func runBench(ctx context.Context, g *globals, bench string, f *benchFlags) erro
 		drift = compliance.Compare(prev, rep)
 	}
 	if !f.noSave {
+		// Not being able to keep the run (not root, read-only disk) costs
+		// the next run its drift, not this run its report.
 		if _, err := compliance.Save(f.stateDir, rep); err != nil {
-			return &exitError{ExitError, fmt.Errorf("keeping the run: %w", err)}
+			fmt.Fprintf(g.stderr, "vigil: the run is not kept (use --state-dir or --no-save): %v\n", err)
 		}
 	}
 

@@ -178,3 +178,14 @@ func TestBenchReportToServer(t *testing.T) {
 		t.Errorf("stderr %q, want %q", errs, want)
 	}
 }
+
+// TestBenchUnwritableStateDir: a run that cannot be kept still prints its
+// report, with a warning.
+func TestBenchUnwritableStateDir(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(f, nil, 0o600)
+	code, out, errs := benchRun(t, "linux", "--root", benchRoot(t), "--state-dir", f, "-f", "json")
+	if code == ExitError || !strings.Contains(errs, "the run is not kept") || !strings.Contains(out, `"benchmark": "cis-debian-12"`) {
+		t.Errorf("exit %d, stderr %q, stdout %d bytes", code, errs, len(out))
+	}
+}
