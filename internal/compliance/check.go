@@ -22,7 +22,7 @@ import (
 type CheckFunc func(ctx context.Context, env *Env) (status, evidence string, err error)
 
 // ContainerFunc evaluates one check on one container.
-type ContainerFunc func(c *container.InspectResponse) (status, evidence string, err error)
+type ContainerFunc func(env *Env, c *container.InspectResponse) (status, evidence string, err error)
 
 // Check is one benchmark recommendation. Exactly one of Run and Container
 // is set.
@@ -308,7 +308,7 @@ func Run(ctx context.Context, benchmark string, o Options) (*Report, error) {
 				ci := &containers[i]
 				r := base
 				r.Target = containerTarget(ci)
-				st, ev, err := safeRun(func() (string, string, error) { return c.Container(ci) })
+				st, ev, err := safeRun(func() (string, string, error) { return c.Container(env, ci) })
 				rep.Results = append(rep.Results, finish(r, st, ev, err))
 			}
 		}

@@ -125,7 +125,7 @@ func registerContainers() {
 	}
 	reg("4.1", "Ensure that a user for the container has been created", dl1, true,
 		"Config.User is set and is not root or 0", "Add USER to the Dockerfile or run with --user 1000:1000",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			u := ""
 			if c.Config != nil {
 				u = c.Config.User
@@ -137,14 +137,22 @@ func registerContainers() {
 			return Pass, fmt.Sprintf("User %q", u), nil
 		})
 	reg("5.1", "Ensure that, if applicable, an AppArmor Profile is enabled", dl1, true,
-		"AppArmorProfile is set and not unconfined", "Run with --security-opt apparmor=docker-default (needs AppArmor in the host kernel)",
-		func(c *container.InspectResponse) (string, string, error) {
+		"AppArmorProfile is set and not unconfined; warn when the host kernel has no AppArmor (/sys/module/apparmor/parameters/enabled not Y)",
+		"Run with --security-opt apparmor=docker-default (needs AppArmor in the host kernel)",
+		func(e *Env, c *container.InspectResponse) (string, string, error) {
 			p := c.AppArmorProfile
-			return boolCheck(p == "" || p == "unconfined", fmt.Sprintf("AppArmorProfile %q", p))
+			ev := fmt.Sprintf("AppArmorProfile %q", p)
+			if p != "" && p != "unconfined" {
+				return Pass, ev, nil
+			}
+			if on, err := e.readTrim("/sys/module/apparmor/parameters/enabled"); err != nil || on != "Y" {
+				return Warn, ev + "; AppArmor is not enabled in the host kernel, so the recommendation cannot apply", nil
+			}
+			return Fail, ev, nil
 		})
 	reg("5.3", "Ensure that Linux kernel capabilities are restricted within containers", dl1, true,
 		"CapAdd holds none of "+strings.Join(dangerousCaps, ", "), "Remove --cap-add of those capabilities; prefer --cap-drop ALL and add back only what is needed",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			h := hc(c)
 			var bad []string
 			for _, cp := range h.CapAdd {
@@ -157,13 +165,13 @@ func registerContainers() {
 		})
 	reg("5.4", "Ensure that privileged containers are not used", dl1, true,
 		"HostConfig.Privileged false and CapAdd without ALL (privileged-equivalent)", "Do not run with --privileged or --cap-add ALL",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			bad, ev := privilegedEquivalent(hc(c))
 			return boolCheck(bad, ev)
 		})
 	reg("5.5", "Ensure sensitive host system directories are not mounted on containers", dl1, true,
 		"no bind mount whose source is one of "+strings.Join(sensitiveHostPaths, ", "), "Do not bind-mount host system directories",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			var bad []string
 			for _, m := range c.Mounts {
 				if m.Type == "bind" && contains(sensitiveHostPaths, path.Clean(m.Source)) {
@@ -181,7 +189,7 @@ func registerContainers() {
 		})
 	reg("5.7", "Ensure privileged ports are not mapped within containers", dl1, true,
 		"no published host port below 1024", "Publish on host ports 1024 and above",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			var bad, all []string
 			for p, bs := range hc(c).PortBindings {
 				for _, b := range bs {
@@ -203,7 +211,7 @@ func registerContainers() {
 		})
 	ns := func(id, title, what string, get func(h *container.HostConfig) string) {
 		reg(id, title, dl1, true, what+" mode is not host", "Do not run with --"+strings.ToLower(what)+"=host",
-			func(c *container.InspectResponse) (string, string, error) {
+			func(_ *Env, c *container.InspectResponse) (string, string, error) {
 				m := get(hc(c))
 				return boolCheck(m == "host", fmt.Sprintf("%sMode %q", what, m))
 			})
@@ -211,13 +219,13 @@ func registerContainers() {
 	ns("5.9", "Ensure that the host's network namespace is not shared", "Network", func(h *container.HostConfig) string { return string(h.NetworkMode) })
 	reg("5.10", "Ensure that the memory usage for containers is limited", dl1, true,
 		"HostConfig.Memory > 0", "Run with --memory (e.g. --memory 512m)",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			m := hc(c).Memory
 			return boolCheck(m <= 0, fmt.Sprintf("Memory %d", m))
 		})
 	reg("5.11", "Ensure that CPU priority is set appropriately on containers", dl1, true,
 		"a CPU limit: NanoCpus, CpuQuota, or CpuShares other than 0/1024", "Run with --cpus or --cpu-shares",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			h := hc(c)
 			ev := fmt.Sprintf("NanoCpus %d; CpuQuota %d; CpuShares %d", h.NanoCPUs, h.CPUQuota, h.CPUShares)
 			limited := h.NanoCPUs > 0 || h.CPUQuota > 0 || (h.CPUShares != 0 && h.CPUShares != 1024)
@@ -225,13 +233,13 @@ func registerContainers() {
 		})
 	reg("5.12", "Ensure that the container's root filesystem is mounted as read only", dl1, true,
 		"HostConfig.ReadonlyRootfs true", "Run with --read-only (and tmpfs or volumes for what must be written)",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			ro := hc(c).ReadonlyRootfs
 			return boolCheck(!ro, fmt.Sprintf("ReadonlyRootfs %t", ro))
 		})
 	reg("5.13", "Ensure that incoming container traffic is bound to a specific host interface", dl1, true,
 		"every published port has a specific HostIp (not 0.0.0.0, :: or empty)", "Publish as -p 127.0.0.1:8080:80 (a specific address)",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			var bad []string
 			n := 0
 			for p, bs := range hc(c).PortBindings {
@@ -249,7 +257,7 @@ func registerContainers() {
 		})
 	reg("5.14", "Ensure that the 'on-failure' container restart policy is set to '5'", dl1, true,
 		"RestartPolicy no, or on-failure with MaximumRetryCount 1-5 (always and unless-stopped fail)", "Run with --restart on-failure:5",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			rp := hc(c).RestartPolicy
 			ev := fmt.Sprintf("RestartPolicy %q MaximumRetryCount %d", rp.Name, rp.MaximumRetryCount)
 			switch rp.Name {
@@ -264,7 +272,7 @@ func registerContainers() {
 	ns("5.16", "Ensure that the host's IPC namespace is not shared", "Ipc", func(h *container.HostConfig) string { return string(h.IpcMode) })
 	reg("5.17", "Ensure that host devices are not directly exposed to containers", dl1, false,
 		"HostConfig.Devices is empty (not scored: warn)", "Do not pass --device unless required; restrict with :r",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			var ds []string
 			for _, d := range hc(c).Devices {
 				ds = append(ds, d.PathOnHost+":"+d.PathInContainer+":"+d.CgroupPermissions)
@@ -276,7 +284,7 @@ func registerContainers() {
 		})
 	reg("5.19", "Ensure mount propagation mode is not set to shared", dl1, true,
 		"no mount with propagation shared or rshared", "Do not mount volumes with shared propagation",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			var bad []string
 			for _, m := range c.Mounts {
 				if m.Propagation == "shared" || m.Propagation == "rshared" {
@@ -291,7 +299,7 @@ func registerContainers() {
 	ns("5.20", "Ensure that the host's UTS namespace is not shared", "UTS", func(h *container.HostConfig) string { return string(h.UTSMode) })
 	reg("5.21", "Ensure the default seccomp profile is not Disabled", dl1, true,
 		"SecurityOpt has no seccomp=unconfined", "Remove --security-opt seccomp=unconfined",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			h := hc(c)
 			o, bad := hasSecOpt(h, "seccomp:unconfined")
 			if bad {
@@ -300,17 +308,22 @@ func registerContainers() {
 			return Pass, "SecurityOpt [" + strings.Join(h.SecurityOpt, ",") + "]", nil
 		})
 	reg("5.25", "Ensure that the container is restricted from acquiring additional privileges", dl1, true,
-		"SecurityOpt has no-new-privileges (or the daemon sets it: see 2.17)", "Run with --security-opt no-new-privileges",
-		func(c *container.InspectResponse) (string, string, error) {
+		"SecurityOpt has no-new-privileges, or the daemon sets no-new-privileges (2.17)", "Run with --security-opt no-new-privileges",
+		func(e *Env, c *container.InspectResponse) (string, string, error) {
 			h := hc(c)
 			if o, ok := hasSecOpt(h, "no-new-privileges", "no-new-privileges:true"); ok {
 				return Pass, "SecurityOpt " + o, nil
+			}
+			if d, err := e.daemon(); err == nil {
+				if v, ev := d.get("no-new-privileges", "false"); v == "true" {
+					return Pass, "SecurityOpt [" + strings.Join(h.SecurityOpt, ",") + "]; daemon " + ev, nil
+				}
 			}
 			return Fail, "SecurityOpt [" + strings.Join(h.SecurityOpt, ",") + "] without no-new-privileges", nil
 		})
 	reg("5.26", "Ensure that container health is checked at runtime", dl1, true,
 		"a HEALTHCHECK (Config.Healthcheck with a test other than NONE)", "Add HEALTHCHECK to the image or run with --health-cmd",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			if c.Config == nil || c.Config.Healthcheck == nil || len(c.Config.Healthcheck.Test) == 0 || c.Config.Healthcheck.Test[0] == "NONE" {
 				return Fail, "no healthcheck", nil
 			}
@@ -322,7 +335,7 @@ func registerContainers() {
 		})
 	reg("5.28", "Ensure that the PIDs cgroup limit is used", dl1, true,
 		"HostConfig.PidsLimit > 0", "Run with --pids-limit (e.g. 100)",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			p := hc(c).PidsLimit
 			if p == nil {
 				return Fail, "PidsLimit not set", nil
@@ -331,13 +344,13 @@ func registerContainers() {
 		})
 	reg("5.24", "Ensure that cgroup usage is confirmed", dl1, true,
 		"HostConfig.CgroupParent is empty (the default cgroup)", "Do not use --cgroup-parent unless needed",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			p := hc(c).CgroupParent
 			return boolCheck(p != "", fmt.Sprintf("CgroupParent %q", p))
 		})
 	reg("5.29", "Ensure that Docker's default bridge docker0 is not used", dl2, false,
 		"NetworkMode is not default or bridge (not scored: warn)", "Run on a user-defined network (docker network create)",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			m := string(hc(c).NetworkMode)
 			if m == "default" || m == "bridge" {
 				return Warn, fmt.Sprintf("NetworkMode %q (docker0)", m), nil
@@ -347,7 +360,7 @@ func registerContainers() {
 	ns("5.30", "Ensure that the host's user namespaces are not shared", "Userns", func(h *container.HostConfig) string { return string(h.UsernsMode) })
 	reg("5.31", "Ensure that the Docker socket is not mounted inside any containers", dl1, true,
 		"no mount of /var/run/docker.sock or /run/docker.sock", "Do not mount the Docker socket into containers",
-		func(c *container.InspectResponse) (string, string, error) {
+		func(_ *Env, c *container.InspectResponse) (string, string, error) {
 			for _, m := range c.Mounts {
 				s := path.Clean(m.Source)
 				if s == "/var/run/docker.sock" || s == "/run/docker.sock" || strings.HasSuffix(m.Destination, "/docker.sock") {

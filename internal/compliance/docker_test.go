@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/vigil-cwpp/vigil/internal/vigiltest"
 )
@@ -281,5 +284,61 @@ func BenchmarkDocker(b *testing.B) {
 		if _, err := Run(context.Background(), BenchDocker, Options{Docker: dc, Host: "h"}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// fakeDocker serves fixed containers.
+type fakeDocker []container.InspectResponse
+
+func (f fakeDocker) ContainerIDs(context.Context) ([]string, error) {
+	var ids []string
+	for _, c := range f {
+		ids = append(ids, c.ID)
+	}
+	return ids, nil
+}
+
+func (f fakeDocker) Inspect(_ context.Context, id string) (container.InspectResponse, error) {
+	for _, c := range f {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return container.InspectResponse{}, errors.New("gone")
+}
+
+// TestContainerChecksSeeTheHost: 5.25 passes through the daemon's
+// no-new-privileges; 5.1 warns without AppArmor in the kernel and fails
+// with it.
+func TestContainerChecksSeeTheHost(t *testing.T) {
+	c := fakeDocker{{ID: "0123456789abcdef", Name: "/web", HostConfig: &container.HostConfig{}}}
+	run := func(files map[string]string) map[string]Result {
+		root := t.TempDir()
+		tree(t, root, files)
+		rep, err := Run(context.Background(), BenchDocker, Options{Root: root, Docker: c, Host: "h", Exec: noExec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]Result{}
+		for _, r := range rep.Results {
+			if r.Target == "web (0123456789ab)" {
+				out[r.ID] = r
+			}
+		}
+		return out
+	}
+	got := run(map[string]string{"/etc/docker/daemon.json": `{"no-new-privileges": true}`})
+	if r := got["5.25"]; r.Status != Pass || !strings.Contains(r.Evidence, "daemon no-new-privileges true (/etc/docker/daemon.json)") {
+		t.Errorf("5.25 with the daemon's no-new-privileges: %s %q", r.Status, r.Evidence)
+	}
+	if r := got["5.1"]; r.Status != Warn || !strings.Contains(r.Evidence, "AppArmor is not enabled in the host kernel") {
+		t.Errorf("5.1 without AppArmor: %s %q", r.Status, r.Evidence)
+	}
+	got = run(map[string]string{"/etc/docker/daemon.json": `{}`, "/sys/module/apparmor/parameters/enabled": "Y\n"})
+	if r := got["5.25"]; r.Status != Fail {
+		t.Errorf("5.25 without no-new-privileges: %s %q", r.Status, r.Evidence)
+	}
+	if r := got["5.1"]; r.Status != Fail || r.Evidence != `AppArmorProfile ""` {
+		t.Errorf("5.1 with AppArmor, unconfined container: %s %q", r.Status, r.Evidence)
 	}
 }
