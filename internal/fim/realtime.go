@@ -71,7 +71,10 @@ type Realtime struct {
 	window time.Duration
 	max    int
 	open   map[debounceKey]*held
-	oldest time.Time // earliest first occurrence among open, zero when none
+	// queue holds the open windows in the order they opened (event
+	// times, which the sensor delivers nearly in order), from head.
+	queue []*held
+	head  int
 }
 
 type debounceKey struct {
@@ -83,6 +86,7 @@ type debounceKey struct {
 }
 
 type held struct {
+	key     debounceKey
 	first   time.Time
 	change  RealtimeChange
 	last    event.Event // the last repeat; its alert is made when the window closes
@@ -219,10 +223,9 @@ func (r *Realtime) Observe(e *event.Event, emit func(*alert.Alert)) {
 	if len(r.open) >= r.max {
 		r.closeOldest(emit)
 	}
-	r.open[k] = &held{first: e.Time, change: c}
-	if r.oldest.IsZero() || e.Time.Before(r.oldest) {
-		r.oldest = e.Time
-	}
+	h := &held{key: k, first: e.Time, change: c}
+	r.open[k] = h
+	r.queue = append(r.queue, h)
 	a := r.alert(c, e)
 	a.Count, a.FirstSeen, a.LastSeen = 1, e.Time, e.Time
 	emit(a)
@@ -231,50 +234,59 @@ func (r *Realtime) Observe(e *event.Event, emit func(*alert.Alert)) {
 // Flush emits the count line of each window that closed by now and held
 // repeats, oldest first.
 func (r *Realtime) Flush(now time.Time, emit func(*alert.Alert)) {
-	if r.oldest.IsZero() || now.Sub(r.oldest) < r.window {
-		return
-	}
-	r.oldest = time.Time{}
 	var due []*held
-	for k, h := range r.open {
-		if now.Sub(h.first) < r.window {
-			if r.oldest.IsZero() || h.first.Before(r.oldest) {
-				r.oldest = h.first
-			}
-			continue
-		}
-		delete(r.open, k)
+	for r.head < len(r.queue) && now.Sub(r.queue[r.head].first) >= r.window {
+		h := r.queue[r.head]
+		r.queue[r.head] = nil
+		r.head++
+		delete(r.open, h.key)
 		if h.repeats > 0 {
 			due = append(due, h)
 		}
 	}
-	r.emitHeld(due, emit)
+	r.compact()
+	if len(due) > 0 {
+		r.emitHeld(due, emit)
+	}
 }
 
 // Close emits the count lines of every open window.
 func (r *Realtime) Close(emit func(*alert.Alert)) {
 	var due []*held
-	for k, h := range r.open {
-		delete(r.open, k)
+	for _, h := range r.queue[r.head:] {
 		if h.repeats > 0 {
 			due = append(due, h)
 		}
 	}
-	r.oldest = time.Time{}
+	clear(r.open)
+	r.queue, r.head = r.queue[:0], 0
 	r.emitHeld(due, emit)
 }
 
+// closeOldest closes the window opened first, to make room.
 func (r *Realtime) closeOldest(emit func(*alert.Alert)) {
-	var ok debounceKey
-	var oh *held
-	for k, h := range r.open {
-		if oh == nil || h.first.Before(oh.first) {
-			ok, oh = k, h
-		}
+	if r.head == len(r.queue) {
+		return
 	}
-	delete(r.open, ok)
-	if oh != nil && oh.repeats > 0 {
-		r.emitHeld([]*held{oh}, emit)
+	h := r.queue[r.head]
+	r.queue[r.head] = nil
+	r.head++
+	delete(r.open, h.key)
+	r.compact()
+	if h.repeats > 0 {
+		r.emitHeld([]*held{h}, emit)
+	}
+}
+
+// compact drops the closed windows from the front of the queue once they
+// are half of it.
+func (r *Realtime) compact() {
+	if r.head == len(r.queue) {
+		r.queue, r.head = r.queue[:0], 0
+	} else if r.head > 64 && r.head > len(r.queue)/2 {
+		n := copy(r.queue, r.queue[r.head:])
+		clear(r.queue[n:])
+		r.queue, r.head = r.queue[:n], 0
 	}
 }
 

@@ -218,6 +218,18 @@ func BenchmarkFIMMatch(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+	// Every event a first change (a new process each time): the alert is
+	// made, and past Max the oldest window is closed to make room.
+	b.Run("watched-first", func(b *testing.B) {
+		r := NewRealtime(prefixWatch{}, RealtimeOptions{Window: time.Hour})
+		e := fileEvent(event.FileOpen, "/etc/passwd", "", 0o1)
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Process.PID++
+			r.Observe(e, func(*alert.Alert) {})
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
 	// The default configuration (10 watched roots, 9 excludes, regular
 	// expressions among them) through ConfigWatch.
 	for _, bc := range []struct{ name, path string }{
