@@ -56,7 +56,7 @@ func sysctlFiles(vals map[string]string) map[string]string {
 }
 
 const passwdFixture = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nalice:x:1000:1000::/home/alice:/bin/bash\n"
-const groupFixture = "root:x:0:\nshadow:x:42:\ndocker:x:999:\nalice:x:1000:\n"
+const groupFixture = "root:x:0:\ndaemon:x:1:\nshadow:x:42:\ndocker:x:999:\nalice:x:1000:\n"
 
 // goodLinux builds a root that passes every Linux check.
 func goodLinux(t testing.TB) string {
@@ -150,9 +150,9 @@ func badLinux(t testing.TB) string {
 		"/etc/ssh/sshd_config.d/20.conf":     "LoginGraceTime 600\nPermitRootLogin no\n",
 		"/etc/ssh/ssh_host_ed25519_key":      "key\n",
 		"/etc/ssh/ssh_host_ed25519_key.pub":  "pub\n",
-		"/etc/passwd":                        passwdFixture + "toor:x:0:0::/root:/bin/sh\n",
+		"/etc/passwd":                        passwdFixture + "toor:x:0:0::/root:/bin/sh\nbob:$1$hash:1000:43::/home/bob:/bin/sh\nalice:x:1001:77::/home/a:/bin/sh\n",
 		"/etc/passwd-":                       passwdFixture,
-		"/etc/group":                         groupFixture,
+		"/etc/group":                         groupFixture + "shadow:x:43:alice\nwheel:x:999:\n",
 		"/etc/group-":                        groupFixture,
 		"/etc/shadow":                        "root::19000:0:99999:7:::\nalice:$y$abc:19000::::::\n",
 		"/etc/shadow-":                       "root::19000:0:99999:7:::\n",
@@ -276,6 +276,14 @@ func TestLinuxBadTreeFails(t *testing.T) {
 		"7.1.8":     "group not root or shadow",
 		"5.4.2.1":   "toor (/etc/passwd:4)",
 		"7.2.2":     "empty password: root (/etc/shadow:1)",
+		"7.2.1":     "not shadowed: bob (/etc/passwd:5)",
+		"7.2.3":     "alice GID 77 (/etc/passwd:6)",
+		"7.2.4":     "shadow members alice (/etc/group:6); bob has primary group shadow (/etc/passwd:5)",
+		"7.2.5":     "duplicate UID: 0 (/etc/passwd:1, /etc/passwd:4); 1000 (/etc/passwd:3, /etc/passwd:5)",
+		"7.2.6":     "duplicate GID: 999 (/etc/group:4, /etc/group:7)",
+		"7.2.7":     "duplicate user name: alice (/etc/passwd:3, /etc/passwd:6)",
+		"7.2.8":     "duplicate group name: shadow (/etc/group:3, /etc/group:6)",
+		"5.4.2.2":   "GID 0: toor (/etc/passwd:4)",
 		"5.4.1.1":   "PASS_MAX_DAYS 99999",
 		"5.4.1.3":   "PASS_WARN_AGE not set",
 		"2.1.2":     "enabled: avahi-daemon.service",
