@@ -71,9 +71,17 @@ func TestSameFindingsAsAIDE(t *testing.T) {
 	must(t, err)
 	// AIDE keeps times in seconds: change things in a later second than
 	// the tree was made in, or AIDE cannot see a directory's new mtime.
-	started := time.Now().Unix()
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Unix() <= started && time.Now().Before(deadline) {
+	// The filesystem's clock is coarse (it may lag time.Now by a tick), so
+	// wait on the filesystem's own timestamps.
+	probe := filepath.Join(dir, "probe")
+	fsNow := func() int64 {
+		must(t, os.WriteFile(probe, nil, 0o644))
+		fi, err := os.Stat(probe)
+		must(t, err)
+		return fi.ModTime().Unix()
+	}
+	first, deadline := fsNow(), time.Now().Add(3*time.Second)
+	for fsNow() <= first && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	applyChanges(t, root)

@@ -104,7 +104,7 @@ func Compare(old *Baseline, cur *Result) *Report {
 			j++
 		default:
 			o, n := &old.Entries[i], &cur.Entries[j]
-			if ch := diffEntry(o, n); len(ch) > 0 {
+			if ch := diffEntry(o, n, cur.prefixes[n.Path]); len(ch) > 0 {
 				r.Changed = append(r.Changed, Change{Path: n.Path, Type: n.Type, Rule: n.Rule, Changes: ch})
 			}
 			i++
@@ -115,7 +115,7 @@ func Compare(old *Baseline, cur *Result) *Report {
 	return r
 }
 
-func diffEntry(o, n *Entry) []AttrChange {
+func diffEntry(o, n *Entry, pre prefixHashes) []AttrChange {
 	a := o.Attrs & n.Attrs
 	var ch []AttrChange
 	add := func(attr Attr, ov, nv string) {
@@ -155,7 +155,7 @@ func diffEntry(o, n *Entry) []AttrChange {
 	hashes := []struct {
 		attr        Attr
 		ov, nv, npf []byte
-	}{{AttrSHA256, o.SHA256, n.SHA256, n.prefix256}, {AttrSHA512, o.SHA512, n.SHA512, n.prefix512}}
+	}{{AttrSHA256, o.SHA256, n.SHA256, pre.sha256}, {AttrSHA512, o.SHA512, n.SHA512, pre.sha512}}
 	for _, h := range hashes {
 		if a&h.attr == 0 {
 			continue

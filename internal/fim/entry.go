@@ -33,12 +33,6 @@ type Entry struct {
 	ACL    string            // access ACL, then "default:" entries, as text
 	Caps   string            // as getcap prints them, e.g. cap_net_raw=ep
 	Err    string            // what could not be read (the hash, xattrs)
-
-	// prefix256/prefix512 hash the first prefixLen bytes of a growing
-	// file (its size in the baseline); not stored.
-	prefixLen int64
-	prefix256 []byte
-	prefix512 []byte
 }
 
 func fileType(m uint32) string {

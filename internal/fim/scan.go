@@ -42,6 +42,8 @@ type Result struct {
 	Errors  []ScanError
 	Hashed  int64 // regular files hashed
 	Bytes   int64 // bytes hashed
+
+	prefixes map[string]prefixHashes // of growing files (ScanOptions.Growing)
 }
 
 // testHookReadDir, when set, runs after a directory was listed and before
@@ -102,13 +104,20 @@ type scanner struct {
 	opts  ScanOptions
 	roots map[string]bool
 	q     *queue
+
+	mu      sync.Mutex
+	entries []Entry // one list for all workers: no per-worker slack, no copy
 }
 
+// prefixHashes are the hashes of a growing file's first baseline-size
+// bytes.
+type prefixHashes struct{ sha256, sha512 []byte }
+
 type workerOut struct {
-	entries []Entry
-	errs    []ScanError
-	hashed  int64
-	bytes   int64
+	errs     []ScanError
+	hashed   int64
+	bytes    int64
+	prefixes map[string]prefixHashes
 }
 
 // Scan walks the watched paths of cfg and records the attributes each
@@ -156,17 +165,14 @@ func Scan(ctx context.Context, cfg *Config, opts ScanOptions) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res := &Result{}
-	n := 0
+	res := &Result{Entries: s.entries, prefixes: map[string]prefixHashes{}}
 	for _, o := range outs {
-		n += len(o.entries)
-	}
-	res.Entries = make([]Entry, 0, n)
-	for _, o := range outs {
-		res.Entries = append(res.Entries, o.entries...)
 		res.Errors = append(res.Errors, o.errs...)
 		res.Hashed += o.hashed
 		res.Bytes += o.bytes
+		for p, h := range o.prefixes {
+			res.prefixes[p] = h
+		}
 	}
 	sort.Slice(res.Entries, func(i, j int) bool { return res.Entries[i].Path < res.Entries[j].Path })
 	sort.Slice(res.Errors, func(i, j int) bool { return res.Errors[i].Path < res.Errors[j].Path })
@@ -211,10 +217,17 @@ func (s *scanner) visit(j scanJob, buf []byte, out *workerOut) {
 		errs = append(errs, err.Error())
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFREG && e.Attrs&AttrHashes != 0 {
+		var prefixLen int64
 		if pl, ok := s.opts.Growing[j.path]; ok && e.Attrs&AttrGrowing != 0 && pl < st.Size {
-			e.prefixLen = pl
+			prefixLen = pl
 		}
-		n, err := e.hash(j.path, &st, buf)
+		n, pre, err := e.hash(j.path, &st, buf, prefixLen)
+		if pre != nil {
+			if out.prefixes == nil {
+				out.prefixes = map[string]prefixHashes{}
+			}
+			out.prefixes[j.path] = *pre
+		}
 		if err != nil {
 			errs = append(errs, err.Error())
 		} else {
@@ -228,7 +241,9 @@ func (s *scanner) visit(j scanJob, buf []byte, out *workerOut) {
 			out.errs = append(out.errs, ScanError{Path: j.path, Err: m})
 		}
 	}
-	out.entries = append(out.entries, e)
+	s.mu.Lock()
+	s.entries = append(s.entries, e)
+	s.mu.Unlock()
 
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR || (rule.Depth >= 0 && j.depth >= rule.Depth) {
 		return
@@ -260,8 +275,9 @@ func (s *scanner) visit(j scanJob, buf []byte, out *workerOut) {
 
 // hash reads a regular file and sets the hashes its attributes select,
 // refreshing the stat attributes from the open file. It returns the bytes
-// read.
-func (e *Entry) hash(p string, lst *unix.Stat_t, buf []byte) (int64, error) {
+// read and, when prefixLen > 0, the hashes of the first prefixLen bytes.
+func (e *Entry) hash(p string, lst *unix.Stat_t, buf []byte, prefixLen int64) (int64, *prefixHashes, error) {
+	var pre *prefixHashes
 	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 	fd, err := unix.Open(p, flags|unix.O_NOATIME, 0)
 	if err == unix.EPERM {
@@ -269,17 +285,17 @@ func (e *Entry) hash(p string, lst *unix.Stat_t, buf []byte) (int64, error) {
 	}
 	if err != nil {
 		if err == unix.ENOENT {
-			return 0, errors.New("vanished during the scan")
+			return 0, nil, errors.New("vanished during the scan")
 		}
-		return 0, fmt.Errorf("opening: %w", err)
+		return 0, nil, fmt.Errorf("opening: %w", err)
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, fmt.Errorf("fstat: %w", err)
+		return 0, nil, fmt.Errorf("fstat: %w", err)
 	}
 	if st.Ino != lst.Ino || st.Dev != lst.Dev || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return 0, errors.New("replaced during the scan")
+		return 0, nil, errors.New("replaced during the scan")
 	}
 	e.fillStat(&st)
 	var hs []hash.Hash
@@ -299,22 +315,23 @@ func (e *Entry) hash(p string, lst *unix.Stat_t, buf []byte) (int64, error) {
 			continue
 		}
 		if err != nil {
-			return total, fmt.Errorf("reading: %w", err)
+			return total, nil, fmt.Errorf("reading: %w", err)
 		}
 		if n == 0 {
 			break
 		}
 		chunk := buf[:n]
-		if e.prefixLen > 0 && total < e.prefixLen && total+int64(n) >= e.prefixLen {
-			cut := e.prefixLen - total
+		if prefixLen > 0 && total < prefixLen && total+int64(n) >= prefixLen {
+			cut := prefixLen - total
+			pre = &prefixHashes{}
 			for _, h := range hs {
 				h.Write(chunk[:cut])
 			}
 			if h256 != nil {
-				e.prefix256 = h256.Sum(nil)
+				pre.sha256 = h256.Sum(nil)
 			}
 			if h512 != nil {
-				e.prefix512 = h512.Sum(nil)
+				pre.sha512 = h512.Sum(nil)
 			}
 			chunk = chunk[cut:]
 		}
@@ -329,5 +346,5 @@ func (e *Entry) hash(p string, lst *unix.Stat_t, buf []byte) (int64, error) {
 	if h512 != nil {
 		e.SHA512 = h512.Sum(nil)
 	}
-	return total, nil
+	return total, pre, nil
 }
