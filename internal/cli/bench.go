@@ -24,6 +24,7 @@ type benchFlags struct {
 	root       string
 	stateDir   string
 	noSave     bool
+	keep       int
 	compare    bool
 	failOn     string
 	dockerHost string
@@ -73,6 +74,7 @@ evaluated (status error).`,
 		fl.StringVar(&f.root, "root", "/", "filesystem root to check (a mounted host image); commands run only when it is /")
 		fl.StringVar(&f.stateDir, "state-dir", compliance.DefaultStateDir, "where runs are kept, one JSON file per run")
 		fl.BoolVar(&f.noSave, "no-save", false, "do not keep this run")
+		fl.IntVar(&f.keep, "keep", 0, "keep only this many newest runs of the benchmark (0: all)")
 		fl.BoolVar(&f.compare, "compare", false, "print only what changed since the previous kept run")
 		fl.StringVar(&f.failOn, "fail-on", "", "exit 1 when a scored check has this status or worse: fail, or warn (warn and fail)")
 		fl.StringVar(&f.report.url, "report-to", "", "also send the report to this Vigil server (POST /api/v1/compliance), e.g. https://vigil:8443")
@@ -122,6 +124,8 @@ func runBench(ctx context.Context, g *globals, bench string, f *benchFlags) erro
 		// the next run its drift, not this run its report.
 		if _, err := compliance.Save(f.stateDir, rep); err != nil {
 			fmt.Fprintf(g.stderr, "vigil: the run is not kept (use --state-dir or --no-save): %v\n", err)
+		} else if _, err := compliance.Prune(f.stateDir, bench, f.keep); err != nil {
+			fmt.Fprintf(g.stderr, "vigil: %v\n", err)
 		}
 	}
 

@@ -93,6 +93,10 @@ func TestBenchLinuxCLI(t *testing.T) {
 	if runs, _ := compliance.Runs(state, compliance.BenchLinux); len(runs) != 2 {
 		t.Errorf("%d kept runs after --no-save, want 2", len(runs))
 	}
+	benchRun(t, "linux", "--root", root, "--state-dir", state, "--keep", "1")
+	if runs, _ := compliance.Runs(state, compliance.BenchLinux); len(runs) != 1 {
+		t.Errorf("%d kept runs after --keep 1, want 1", len(runs))
+	}
 }
 
 func TestBenchBadUsage(t *testing.T) {

@@ -201,3 +201,23 @@ func Compare(prev, cur *Report) *Drift {
 	}
 	return d
 }
+
+// Prune removes the oldest kept runs of benchmark beyond the newest keep
+// ones (keep <= 0 keeps all) and returns how many it removed.
+func Prune(dir, benchmark string, keep int) (int, error) {
+	if keep <= 0 {
+		return 0, nil
+	}
+	runs, err := Runs(dir, benchmark)
+	if err != nil || len(runs) <= keep {
+		return 0, err
+	}
+	n := 0
+	for _, p := range runs[:len(runs)-keep] {
+		if err := os.Remove(p); err != nil {
+			return n, fmt.Errorf("pruning runs: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}

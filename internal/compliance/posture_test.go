@@ -131,3 +131,23 @@ func TestSaveRejectsBadInput(t *testing.T) {
 		t.Errorf("no runs: %v %v", r, err)
 	}
 }
+
+func TestPrune(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 11, 30, 7, 0, 0, 0, time.UTC)
+	for i := 0; i < 5; i++ {
+		if _, err := Save(dir, &Report{Benchmark: BenchDocker, Time: t0.Add(time.Duration(i) * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := Prune(dir, BenchDocker, 0); n != 0 || err != nil {
+		t.Fatalf("keep 0 pruned %d %v", n, err)
+	}
+	if n, err := Prune(dir, BenchDocker, 2); n != 3 || err != nil {
+		t.Fatalf("pruned %d %v, want 3", n, err)
+	}
+	runs, _ := Runs(dir, BenchDocker)
+	if len(runs) != 2 || !strings.HasSuffix(runs[1], "07:04:00.000000000Z.json") || !strings.HasSuffix(runs[0], "07:03:00.000000000Z.json") {
+		t.Errorf("left %v, want the two newest", runs)
+	}
+}
