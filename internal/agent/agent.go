@@ -249,7 +249,7 @@ func newMetrics(s *sensor.Sensor) *metrics {
 		Name: "vigil_agent_events_total", Help: "Events written, by type.",
 	}, []string{"type"})
 	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vigil_agent_alerts_total", Help: "Alerts raised (repeats included), by priority and source (rules, profile).",
+		Name: "vigil_agent_alerts_total", Help: "Alerts raised (repeats included), by priority and source (rules, profile, fim).",
 	}, []string{"priority", "source"})
 	drops := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "vigil_agent_ringbuf_drops_total", Help: "Events the kernel could not put in the ring buffer.",
