@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 )
 
@@ -279,13 +280,14 @@ func Run(ctx context.Context, benchmark string, o Options) (*Report, error) {
 	rep := &Report{Benchmark: benchmark, Host: o.Host, Time: o.Now().UTC()}
 
 	var containers []container.InspectResponse
+	var uninspected []inspectFailure
 	var listErr error
 	for _, c := range checks {
-		if c.Container != nil && containers == nil && listErr == nil {
-			containers, listErr = listContainers(ctx, o.Docker)
-			if containers == nil {
-				containers = []container.InspectResponse{}
-			}
+		if c.Container != nil { // list once, only for benchmarks with container checks
+			lctx, cancel := context.WithTimeout(ctx, o.CheckTimeout)
+			containers, uninspected, listErr = listContainers(lctx, o.Docker)
+			cancel()
+			break
 		}
 	}
 	for _, c := range checks {
@@ -301,9 +303,14 @@ func Run(ctx context.Context, benchmark string, o Options) (*Report, error) {
 		switch {
 		case listErr != nil:
 			rep.Results = append(rep.Results, finish(base, "", "", listErr))
-		case len(containers) == 0:
+		case len(containers) == 0 && len(uninspected) == 0:
 			rep.Results = append(rep.Results, finish(base, Pass, "no running containers", nil))
 		default:
+			for _, u := range uninspected {
+				r := base
+				r.Target = u.id
+				rep.Results = append(rep.Results, finish(r, "", "", u.err))
+			}
 			for i := range containers {
 				ci := &containers[i]
 				r := base
@@ -325,24 +332,36 @@ func containerTarget(c *container.InspectResponse) string {
 	return strings.TrimPrefix(c.Name, "/") + " (" + id + ")"
 }
 
-func listContainers(ctx context.Context, d DockerAPI) ([]container.InspectResponse, error) {
+// inspectFailure is a listed container that could not be inspected.
+type inspectFailure struct {
+	id  string
+	err error
+}
+
+// listContainers inspects every running container. One that stopped
+// between the list and its inspection is left out; one that could not be
+// inspected for another reason is returned in failed, so each check
+// reports it as an error.
+func listContainers(ctx context.Context, d DockerAPI) (out []container.InspectResponse, failed []inspectFailure, err error) {
 	if d == nil {
-		return nil, errNoDocker
+		return nil, nil, errNoDocker
 	}
 	ids, err := d.ContainerIDs(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing containers: %w", err)
+		return nil, nil, fmt.Errorf("listing containers: %w", err)
 	}
-	out := make([]container.InspectResponse, 0, len(ids))
 	for _, id := range ids {
 		c, err := d.Inspect(ctx, id)
-		if err != nil {
-			continue // gone between list and inspect
+		switch {
+		case errdefs.IsNotFound(err):
+		case err != nil:
+			failed = append(failed, inspectFailure{id, fmt.Errorf("inspecting container %s: %w", id, err)})
+		default:
+			out = append(out, c)
 		}
-		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out, failed, nil
 }
 
 // safeRun turns a panicking check into an error.

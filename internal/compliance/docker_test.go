@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/vigil-cwpp/vigil/internal/vigiltest"
@@ -340,5 +342,48 @@ func TestContainerChecksSeeTheHost(t *testing.T) {
 	}
 	if r := got["5.1"]; r.Status != Fail || r.Evidence != `AppArmorProfile ""` {
 		t.Errorf("5.1 with AppArmor, unconfined container: %s %q", r.Status, r.Evidence)
+	}
+}
+
+// flakyDocker lists containers it then cannot inspect.
+type flakyDocker struct{ fakeDocker }
+
+func (f flakyDocker) ContainerIDs(ctx context.Context) ([]string, error) {
+	ids, _ := f.fakeDocker.ContainerIDs(ctx)
+	return append(ids, "stopped", "broken"), nil
+}
+
+func (f flakyDocker) Inspect(ctx context.Context, id string) (container.InspectResponse, error) {
+	switch id {
+	case "stopped":
+		return container.InspectResponse{}, fmt.Errorf("no such container: %w", errdefs.ErrNotFound)
+	case "broken":
+		return container.InspectResponse{}, errors.New("daemon said 500")
+	}
+	return f.fakeDocker.Inspect(ctx, id)
+}
+
+// TestContainerInspectFailures: a container gone between list and inspect
+// is left out; one that cannot be inspected is an error for every check.
+func TestContainerInspectFailures(t *testing.T) {
+	d := flakyDocker{fakeDocker{{ID: "0123456789abcdef", Name: "/web", HostConfig: &container.HostConfig{Privileged: true}}}}
+	rep, err := Run(context.Background(), BenchDocker, Options{Root: t.TempDir(), Docker: d, Host: "h", Exec: noExec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perTarget := map[string]int{}
+	for _, r := range rep.Results {
+		if strings.HasPrefix(r.ID, "5.") || r.ID == "4.1" {
+			perTarget[r.Target]++
+			if r.Target == "broken" && (r.Status != Error || !strings.Contains(r.Error, "daemon said 500")) {
+				t.Errorf("%s on broken: %s %q", r.ID, r.Status, r.Error)
+			}
+			if r.ID == "5.4" && r.Target == "web (0123456789ab)" && r.Status != Fail {
+				t.Errorf("5.4 on web: %s", r.Status)
+			}
+		}
+	}
+	if perTarget["stopped"] != 0 || perTarget["broken"] == 0 || perTarget["broken"] != perTarget["web (0123456789ab)"] {
+		t.Errorf("results per target: %v", perTarget)
 	}
 }
