@@ -46,6 +46,16 @@ type Prioritizer interface {
 	Priority(rule string) string
 }
 
+// AttrWatch is an optional Watch method: the attributes the rule records.
+// With it, a change that touches none of them is not reported: a write
+// (not a creation) where neither content, size nor times are recorded, a
+// chmod where neither the mode nor ctime is, a chown where neither owner
+// nor ctime is, and an append to a growing file (AttrGrowing: a log).
+// Deletions, renames, links and new directories are always reported.
+type AttrWatch interface {
+	Attrs(rule string) Attr
+}
+
 // RealtimeOptions configure realtime FIM.
 type RealtimeOptions struct {
 	// Window folds repeats — the same change kind to the same path by the
@@ -129,6 +139,9 @@ func ClassifyEvent(w Watch, e *event.Event) (RealtimeChange, bool) {
 			continue
 		}
 		if rule, ok := w.Match(p); ok {
+			if aw, ok := w.(AttrWatch); ok && !relevant(kind, e.File.Flags, aw.Attrs(rule)) {
+				return RealtimeChange{}, false
+			}
 			return RealtimeChange{Kind: kind, Path: p, Other: abs[1-i], Rule: rule}, true
 		}
 	}
@@ -406,9 +419,43 @@ func realtimeOutput(c RealtimeChange, e *event.Event) string {
 
 // ConfigWatch watches what c selects (Config.Match: watched roots within
 // their depth, excludes left out), naming each change after the rule.
+// Each rule's attributes decide which changes count (AttrWatch).
 func ConfigWatch(c *Config) Watch {
-	return WatchFunc(func(p string) (string, bool) {
-		r, ok := c.Match(p)
-		return r.Name, ok
-	})
+	w := configWatch{c: c, attrs: make(map[string]Attr, len(c.Rules))}
+	for _, r := range c.Rules {
+		w.attrs[r.Name] |= r.Attrs
+	}
+	return w
+}
+
+type configWatch struct {
+	c     *Config
+	attrs map[string]Attr // by rule name (rules sharing a name: the union)
+}
+
+func (w configWatch) Match(p string) (string, bool) {
+	r, ok := w.c.Match(p)
+	return r.Name, ok
+}
+
+func (w configWatch) Attrs(rule string) Attr { return w.attrs[rule] }
+
+var _ AttrWatch = configWatch{}
+
+// relevant reports whether a change of kind (open flags for a write)
+// touches the attributes a.
+func relevant(kind string, flags uint32, a Attr) bool {
+	const oCreat, oTrunc, oAppend = 0o100, 0o1000, 0o2000
+	switch kind {
+	case RealtimeWrite:
+		if a&AttrGrowing != 0 && flags&oAppend != 0 && flags&oTrunc == 0 {
+			return false // a log growing
+		}
+		return flags&oCreat != 0 || a&(AttrSize|AttrMtime|AttrCtime|AttrHashes) != 0
+	case RealtimeChmod:
+		return a&(AttrPerm|AttrCtime) != 0
+	case RealtimeChown:
+		return a&(AttrUID|AttrGID|AttrCtime) != 0
+	}
+	return true
 }

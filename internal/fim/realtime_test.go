@@ -248,6 +248,47 @@ func BenchmarkFIMMatch(b *testing.B) {
 	}
 }
 
+// TestConfigWatchAttrs: the rule's attributes decide which changes count.
+func TestConfigWatchAttrs(t *testing.T) {
+	c, err := ParseConfig([]byte(`watch:
+  - {path: /var/log, attrs: ">"}
+  - {path: /etc/perms-only, attrs: PERMS}
+  - {path: /etc, attrs: NORMAL}
+  - {path: /srv/content, attrs: CONTENT}
+`), "attrs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ConfigWatch(c)
+	const wr, creat, trunc, app = 0o1, 0o100, 0o1000, 0o2000
+	for _, tc := range []struct {
+		kind  event.Kind
+		path  string
+		flags uint32
+		want  bool
+	}{
+		{event.FileOpen, "/var/log/syslog", wr | app, false},         // a log growing
+		{event.FileOpen, "/var/log/syslog", wr | app | creat, false}, // likewise, made if missing
+		{event.FileOpen, "/var/log/syslog", wr | trunc, true},        // a log emptied
+		{event.FileOpen, "/var/log/syslog", wr, true},                // written in place
+		{event.FileUnlink, "/var/log/syslog", 0, true},
+		{event.FileOpen, "/etc/perms-only/x", wr, false}, // content not recorded
+		{event.FileOpen, "/etc/perms-only/x", wr | creat | trunc, true},
+		{event.FileChmod, "/etc/perms-only/x", 0, true},
+		{event.FileChown, "/etc/perms-only/x", 0, true},
+		{event.FileOpen, "/etc/hosts", wr | app, true}, // not growing: an append is a change
+		{event.FileChmod, "/etc/hosts", 0, true},
+		{event.FileChmod, "/srv/content/x", 0, false}, // mode not recorded
+		{event.FileChown, "/srv/content/x", 0, false},
+		{event.FileOpen, "/srv/content/x", wr, true},
+	} {
+		e := fileEvent(tc.kind, tc.path, "", tc.flags)
+		if _, ok := ClassifyEvent(w, e); ok != tc.want {
+			t.Errorf("%s %s flags %#o: reported %v, want %v", tc.kind, tc.path, tc.flags, ok, tc.want)
+		}
+	}
+}
+
 func TestConfigWatch(t *testing.T) {
 	c, err := ParseConfig([]byte("watch:\n  - {path: /srv/app, attrs: NORMAL}\nexclude:\n  - /srv/app/cache\n"), "test.yaml")
 	if err != nil {
