@@ -141,6 +141,7 @@ type Env struct {
 	Root string
 	Exec Runner
 
+	live  bool // tests: treat a fixture root as the running system
 	mu    sync.Mutex
 	cache map[string]any
 }
@@ -179,7 +180,7 @@ const maxSymlinks = 40
 // at Root, so a tree's /etc/mtab -> /proc/self/mounts does not read the
 // running host's. On the live root it is p.
 func (e *Env) resolve(p string) (string, error) {
-	if e.Live() {
+	if e.Root == "" || e.Root == "/" {
 		return p, nil
 	}
 	rest := strings.Split(filepath.Clean("/"+p), "/")[1:]
@@ -233,7 +234,7 @@ func (e *Env) Glob(pattern string) []string {
 
 // Live reports whether Root is the running system's root, so that
 // commands and /proc describe it.
-func (e *Env) Live() bool { return e.Root == "" || e.Root == "/" }
+func (e *Env) Live() bool { return e.live || e.Root == "" || e.Root == "/" }
 
 // memo computes a value once per run.
 func (e *Env) memo(key string, f func() any) any {

@@ -368,10 +368,39 @@ func (w auditWatch) matches(rule string) bool {
 	return false
 }
 
+// loadedAuditRules are the rules the kernel has (`auditctl -l`), on the
+// live system only; ok=false when they cannot be read.
+func (e *Env) loadedAuditRules(ctx context.Context) (rules []string, ok bool) {
+	type res struct {
+		rules []string
+		ok    bool
+	}
+	r := e.memo("auditctl", func() any {
+		if !e.Live() {
+			return res{}
+		}
+		out, err := e.Exec(ctx, "auditctl", "-l")
+		if err != nil {
+			return res{}
+		}
+		var rules []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if t := strings.Join(strings.Fields(line), " "); t != "" && t != "No rules" {
+				rules = append(rules, t)
+			}
+		}
+		return res{rules, true}
+	}).(res)
+	return r.rules, r.ok
+}
+
+// auditRulesCheck passes when the on-disk rules cover every watch and,
+// on the live system, the loaded rules (auditctl -l) do too.
 func auditRulesCheck(wants ...auditWatch) CheckFunc {
-	return func(_ context.Context, e *Env) (string, string, error) {
+	return func(ctx context.Context, e *Env) (string, string, error) {
 		rules := e.auditRules()
-		var found, missing []string
+		loaded, haveLoaded := e.loadedAuditRules(ctx)
+		var found, missing, notLoaded []string
 		for _, w := range wants {
 			hit := false
 			for _, r := range rules {
@@ -383,16 +412,38 @@ func auditRulesCheck(wants ...auditWatch) CheckFunc {
 			}
 			if !hit {
 				missing = append(missing, w.String())
+				continue
+			}
+			if haveLoaded {
+				in := false
+				for _, r := range loaded {
+					if w.matches(r) {
+						in = true
+						break
+					}
+				}
+				if !in {
+					notLoaded = append(notLoaded, w.String())
+				}
 			}
 		}
+		var ev []string
 		if len(missing) > 0 {
-			ev := "missing: " + strings.Join(missing, ", ")
-			if len(found) > 0 {
-				ev += "; found: " + strings.Join(found, "; ")
-			}
-			return Fail, ev, nil
+			ev = append(ev, "missing: "+strings.Join(missing, ", "))
 		}
-		return Pass, strings.Join(found, "; "), nil
+		if len(notLoaded) > 0 {
+			ev = append(ev, "on disk but not loaded (auditctl -l): "+strings.Join(notLoaded, ", "))
+		}
+		if len(found) > 0 {
+			ev = append(ev, "found: "+strings.Join(found, "; "))
+		}
+		if len(missing)+len(notLoaded) > 0 {
+			return Fail, strings.Join(ev, "; "), nil
+		}
+		if haveLoaded {
+			ev = append(ev, "all loaded (auditctl -l)")
+		}
+		return Pass, strings.Join(ev, "; "), nil
 	}
 }
 
@@ -418,7 +469,7 @@ func registerAudit() {
 			return st, strings.Join(ev, "; "), nil
 		}})
 	Register(BenchLinux, Check{ID: "6.3.1.2", Title: "Ensure auditd service is enabled and active", Section: sec, Profile: l2, Scored: true,
-		How:         "auditd.service enabled (a .wants symlink); on the live root also `systemctl is-active auditd`",
+		How:         "auditd.service enabled (a .wants symlink); on the live root also `systemctl is-active auditd`, or `auditctl -s` pid when systemd cannot be asked",
 		Remediation: "systemctl unmask auditd; systemctl enable --now auditd",
 		Run: func(ctx context.Context, e *Env) (string, string, error) {
 			on, where, masked := e.unitEnabled("auditd.service")
@@ -435,7 +486,22 @@ func registerAudit() {
 			out, err := e.Exec(ctx, "systemctl", "is-active", "auditd")
 			state := strings.TrimSpace(string(out))
 			if state == "" && err != nil {
-				return "", "", fmt.Errorf("systemctl is-active auditd: %w", err)
+				// No systemd to ask (a container, another init): the kernel
+				// knows auditd's PID (auditctl -s: "pid 0" when none).
+				st, serr := e.Exec(ctx, "auditctl", "-s")
+				if serr != nil {
+					return "", "", fmt.Errorf("systemctl is-active auditd: %w; auditctl -s: %v", err, serr)
+				}
+				for _, line := range strings.Split(string(st), "\n") {
+					if f := strings.Fields(line); len(f) == 2 && f[0] == "pid" {
+						ev += "; systemd unavailable; auditctl -s: pid " + f[1]
+						if f[1] == "0" {
+							return Fail, ev + " (auditd not running)", nil
+						}
+						return Pass, ev, nil
+					}
+				}
+				return "", "", fmt.Errorf("systemctl is-active auditd: %w; auditctl -s shows no pid", err)
 			}
 			ev += "; systemctl is-active: " + state
 			if state != "active" {
@@ -480,7 +546,7 @@ func registerAudit() {
 			ws = append(ws, w.String())
 		}
 		Register(BenchLinux, Check{ID: r.id, Title: r.title, Section: sec, Profile: l2, Scored: true,
-			How:         "on-disk rules in /etc/audit/rules.d/*.rules and audit.rules cover " + strings.Join(ws, ", "),
+			How:         "on-disk rules in /etc/audit/rules.d/*.rules and audit.rules, and on the live root the loaded rules (auditctl -l), cover " + strings.Join(ws, ", "),
 			Remediation: "Add rules covering " + strings.Join(ws, ", ") + " to /etc/audit/rules.d/50-cis.rules (-p wa -k <key>); augenrules --load",
 			Run:         auditRulesCheck(r.w...)})
 	}

@@ -449,29 +449,60 @@ func TestRunSurvivesPanicsAndBadStatus(t *testing.T) {
 	}
 }
 
+// TestRunnerInjected: on the live system 6.3.1.2 asks systemctl (and
+// auditctl -s without systemd), and the audit rule checks compare the
+// loaded rules (auditctl -l), all through the runner.
 func TestRunnerInjected(t *testing.T) {
-	// On the live root 6.3.1.2 asks systemctl through the runner.
-	var asked []string
-	run := func(_ context.Context, name string, args ...string) ([]byte, error) {
-		asked = append(asked, name+" "+strings.Join(args, " "))
-		return []byte("inactive\n"), errors.New("exit status 3")
-	}
-	env := &Env{Root: "/", Exec: run}
-	var c Check
-	for _, x := range Checks(BenchLinux) {
-		if x.ID == "6.3.1.2" {
-			c = x
+	root := goodLinux(t)
+	check := func(id string) Check {
+		for _, c := range Checks(BenchLinux) {
+			if c.ID == id {
+				return c
+			}
 		}
+		t.Fatalf("no check %s", id)
+		return Check{}
 	}
-	st, ev, err := c.Run(context.Background(), env)
-	if on, _, _ := env.unitEnabled("auditd.service"); !on {
-		t.Skipf("auditd not enabled on this host (%s %q %v)", st, ev, err)
+	type reply struct {
+		out string
+		err error
 	}
-	if err != nil || st != Fail || !strings.Contains(ev, "systemctl is-active: inactive") {
-		t.Errorf("6.3.1.2 = %s %q %v, want fail naming the inactive state", st, ev, err)
+	cases := []struct {
+		name, id string
+		replies  map[string]reply
+		status   string
+		evidence string
+	}{
+		{"inactive", "6.3.1.2", map[string]reply{"systemctl is-active auditd": {"inactive\n", errors.New("exit status 3")}},
+			Fail, "systemctl is-active: inactive"},
+		{"active", "6.3.1.2", map[string]reply{"systemctl is-active auditd": {"active\n", nil}}, Pass, "systemctl is-active: active"},
+		{"no systemd", "6.3.1.2", map[string]reply{
+			"systemctl is-active auditd": {"", errors.New("exit status 1: System has not been booted with systemd")},
+			"auditctl -s":                {"enabled 1\nfailure 1\npid 812\n", nil}}, Pass, "systemd unavailable; auditctl -s: pid 812"},
+		{"not loaded", "6.3.3.8", map[string]reply{"auditctl -l": {"-w /etc/passwd -p wa -k identity\n-w /etc/group -p wa -k identity\n", nil}},
+			Fail, "on disk but not loaded (auditctl -l): -w /etc/gshadow, -w /etc/shadow, -w /etc/security/opasswd"},
+		{"loaded", "6.3.3.4", map[string]reply{"auditctl -l": {"-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime -F key=time-change\n-w /etc/localtime -p wa -k time-change\n", nil}},
+			Pass, "all loaded (auditctl -l)"},
+		{"auditctl fails", "6.3.3.4", map[string]reply{}, Pass, "found: "},
 	}
-	if len(asked) != 1 || asked[0] != "systemctl is-active auditd" {
-		t.Errorf("runner asked %q", asked)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked []string
+			run := func(_ context.Context, name string, args ...string) ([]byte, error) {
+				cmd := name + " " + strings.Join(args, " ")
+				asked = append(asked, cmd)
+				r, ok := tc.replies[cmd]
+				if !ok {
+					return nil, errors.New("unexpected command " + cmd)
+				}
+				return []byte(r.out), r.err
+			}
+			env := &Env{Root: root, Exec: run, live: true}
+			st, ev, err := check(tc.id).Run(context.Background(), env)
+			if err != nil || st != tc.status || !strings.Contains(ev, tc.evidence) {
+				t.Errorf("%s = %s %q %v, want %s with %q (asked %q)", tc.id, st, ev, err, tc.status, tc.evidence, asked)
+			}
+		})
 	}
 }
 
