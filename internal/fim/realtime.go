@@ -18,7 +18,7 @@ const SourceFIM = "fim"
 // RealtimeChange kinds of realtime alerts, as the output's change= names them.
 const (
 	RealtimeWrite   = "write"   // opened for writing (O_WRONLY, O_RDWR, O_CREAT or O_TRUNC)
-	RealtimeDelete  = "delete"  // unlink, rmdir
+	RealtimeDelete  = "delete"  // unlink, unlinkat (files and, with AT_REMOVEDIR, directories)
 	RealtimeRename  = "rename"  // renamed from or onto a watched path
 	RealtimeChmod   = "chmod"   // permission change
 	RealtimeChown   = "chown"   // ownership change
