@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-cwpp/vigil/internal/alert"
 	"github.com/vigil-cwpp/vigil/internal/fim"
 	"github.com/vigil-cwpp/vigil/internal/vigiltest"
+	"github.com/vigil-cwpp/vigil/internal/wire"
 )
 
 // fimWatch watches dir/watched/ (but not dir/watched/skip/) on the host
@@ -37,7 +38,14 @@ func fimWatch(dir string) fim.Watch {
 // not decoded (alerts are).
 func startFIMAgent(t *testing.T, dir string) *agentRun {
 	t.Helper()
+	return startFIMAgentUp(t, dir, nil)
+}
+
+// startFIMAgentUp is startFIMAgent reporting to up, when not nil.
+func startFIMAgentUp(t *testing.T, dir string, up Uplink) *agentRun {
+	t.Helper()
 	return startAgentWith(t, func(a *agentRun, o *Options) {
+		o.Uplink = up
 		// Keep only the events of the test's files, to explain a failure.
 		a.keepLine = func(line []byte) bool {
 			return bytes.Contains(line, []byte(dir)) || bytes.Contains(line, []byte("vigil-fim-test"))
@@ -72,7 +80,8 @@ func TestFIMRealtimeHost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a := startFIMAgent(t, dir)
+	up := &fakeUplink{}
+	a := startFIMAgentUp(t, dir, up)
 	target := filepath.Join(dir, "watched", "conf")
 	cmd := exec.Command("bash", "-c", `D=$1; echo a > $D/unwatched/f; echo b > $D/watched/skip/f; echo c > $D/watched/conf; chmod 600 $D/watched/conf`, "bash", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -100,6 +109,15 @@ func TestFIMRealtimeHost(t *testing.T) {
 	})
 	if len(perm.Techniques) != 1 || perm.Techniques[0] != "T1222" || !strings.Contains(perm.Output, "mode=0600") {
 		t.Errorf("chmod alert: %v %q", perm.Techniques, perm.Output)
+	}
+	// The alert went to the server's uplink too.
+	sent := false
+	for _, r := range up.take() {
+		sent = sent || r.Kind == wire.KindAlert && strings.Contains(string(r.Data), `"source":"fim"`) &&
+			strings.Contains(string(r.Data), target)
+	}
+	if !sent {
+		t.Errorf("the FIM alert was not sent to the uplink")
 	}
 	// Events are handled in order: the earlier writes were seen and not
 	// reported.
