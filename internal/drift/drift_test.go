@@ -187,7 +187,7 @@ func TestContainerDrift(t *testing.T) {
 	dirty := runContainer(t, img, "dirty")
 	script := `echo drift >> /etc/debian_version && rm /etc/issue && chmod 600 /etc/issue.net &&
 cp /bin/true /usr/local/bin/dropper && printf '#!/bin/sh\n' > /root/run.sh && chmod +x /root/run.sh &&
-rm -rf /etc/skel && mkdir /etc/skel`
+rm -rf /etc/skel && mkdir /etc/skel && echo notes > /root/notes.txt`
 	if out, err := exec.Command("docker", "exec", dirty, "bash", "-c", script).CombinedOutput(); err != nil {
 		t.Fatalf("docker exec: %v: %s", err, out)
 	}
@@ -220,6 +220,7 @@ rm -rf /etc/skel && mkdir /etc/skel`
 		{"/usr/local/bin/dropper", Added, nil, true, true},
 		{"/root/run.sh", Added, nil, true, false},
 		{"/etc/skel", Replaced, nil, false, false},
+		{"/root/notes.txt", Added, nil, false, false},
 	} {
 		c, ok := byPath[w.path]
 		if !ok {
