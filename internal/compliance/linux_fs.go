@@ -75,7 +75,9 @@ func mountOption(dir, opt string) CheckFunc {
 		}
 		m, ok := mountOf(ms, dir)
 		if !ok {
-			return Fail, fmt.Sprintf("%s is not a separate mount in %s, so %s cannot be set on it", dir, src, opt), nil
+			// The benchmark applies the option "if a separate partition
+			// exists"; the partition check itself says whether one must.
+			return Pass, fmt.Sprintf("%s is not a separate mount in %s: not applicable (see the separate-partition check)", dir, src), nil
 		}
 		ev := fmt.Sprintf("%s: %s mounted with %s", src, dir, strings.Join(m.Options, ","))
 		if !m.has(opt) {
@@ -94,7 +96,11 @@ func registerMounts() {
 	parts := []part{
 		{"/tmp", "1.1.2.1", "1.1.2.1.1", "1.1.2.1.2", "1.1.2.1.3", "1.1.2.1.4", l1},
 		{"/dev/shm", "1.1.2.2", "1.1.2.2.1", "1.1.2.2.2", "1.1.2.2.3", "1.1.2.2.4", l1},
-		{"/var/tmp", "1.1.2.5", "", "1.1.2.5.2", "1.1.2.5.3", "1.1.2.5.4", l2},
+		{"/home", "1.1.2.3", "1.1.2.3.1", "1.1.2.3.2", "1.1.2.3.3", "", l2},
+		{"/var", "1.1.2.4", "1.1.2.4.1", "1.1.2.4.2", "1.1.2.4.3", "", l2},
+		{"/var/tmp", "1.1.2.5", "1.1.2.5.1", "1.1.2.5.2", "1.1.2.5.3", "1.1.2.5.4", l2},
+		{"/var/log", "1.1.2.6", "1.1.2.6.1", "1.1.2.6.2", "1.1.2.6.3", "1.1.2.6.4", l2},
+		{"/var/log/audit", "1.1.2.7", "1.1.2.7.1", "1.1.2.7.2", "1.1.2.7.3", "1.1.2.7.4", l2},
 	}
 	for _, p := range parts {
 		sec := "1.1.2 Configure Filesystem Partitions"
@@ -105,9 +111,12 @@ func registerMounts() {
 				Remediation: "Mount " + p.dir + " as its own filesystem (a partition or tmpfs, e.g. systemctl unmask tmp.mount) with nodev,nosuid,noexec."})
 		}
 		for _, o := range []struct{ id, opt string }{{p.nodev, "nodev"}, {p.nosuid, "nosuid"}, {p.noex, "noexec"}} {
+			if o.id == "" {
+				continue
+			}
 			Register(BenchLinux, Check{ID: o.id, Title: "Ensure " + o.opt + " option set on " + p.dir + " partition", Section: sec,
 				Profile: l1, Scored: true, Run: mountOption(p.dir, o.opt),
-				How:         "the options of the " + p.dir + " mount in /proc/self/mounts (or /etc/fstab) include " + o.opt,
+				How:         "the options of the " + p.dir + " mount in /proc/self/mounts (or /etc/fstab) include " + o.opt + "; passes when " + p.dir + " is not a separate mount",
 				Remediation: "Add " + o.opt + " to the options of " + p.dir + " in /etc/fstab and run: mount -o remount " + p.dir})
 		}
 	}

@@ -69,7 +69,9 @@ func goodLinux(t testing.TB) string {
 		"/proc/self/mounts": "sysfs /sys sysfs rw,nosuid,nodev,noexec 0 0\n" +
 			"tmpfs /tmp tmpfs rw,nosuid,nodev,noexec,relatime 0 0\n" +
 			"tmpfs /dev/shm tmpfs rw,nosuid,nodev,noexec 0 0\n" +
-			"/dev/sda3 /var/tmp ext4 rw,nosuid,nodev,noexec,relatime 0 0\n",
+			"/dev/sda3 /var/tmp ext4 rw,nosuid,nodev,noexec,relatime 0 0\n" +
+			"/dev/sda4 /home ext4 rw,nosuid,nodev 0 0\n/dev/sda5 /var ext4 rw,nosuid,nodev 0 0\n" +
+			"/dev/sda6 /var/log ext4 rw,nosuid,nodev,noexec 0 0\n/dev/sda7 /var/log/audit ext4 rw,nosuid,nodev,noexec 0 0\n",
 		"/etc/modprobe.d/cis.conf":   mp.String(),
 		"/proc/modules":              "ext4 1003520 1 - Live 0x0000000000000000\noverlay 151552 0 - Live 0x0\n",
 		"/proc/sys/kernel/osrelease": "6.1.0-27-amd64\n",
@@ -135,7 +137,8 @@ func badLinux(t testing.TB) string {
 	root := t.TempDir()
 	dpkg := "Package: telnet\nStatus: install ok installed\n\n"
 	files := map[string]string{
-		"/proc/self/mounts":              "/dev/sda2 /var/tmp ext4 rw,relatime 0 0\n/dev/sda1 / ext4 rw,relatime 0 0\n",
+		"/proc/self/mounts": "/dev/sda2 /var/tmp ext4 rw,relatime 0 0\n/dev/sda1 / ext4 rw,relatime 0 0\n" +
+			"/dev/sda4 /home ext4 rw 0 0\n/dev/sda5 /var ext4 rw 0 0\n/dev/sda6 /var/log ext4 rw 0 0\n/dev/sda7 /var/log/audit ext4 rw 0 0\n",
 		"/etc/modprobe.d/blacklist.conf": "blacklist cramfs\ninstall hfs /sbin/modprobe --ignore-install hfs\n",
 		"/proc/modules":                  "cramfs 16384 0 - Live 0x0\nusb_storage 81920 0 - Live 0x0\n",
 		"/proc/sys/kernel/osrelease":     "6.1.0-27-amd64\n",
@@ -244,7 +247,20 @@ func TestLinuxGoodTreePasses(t *testing.T) {
 
 func TestLinuxBadTreeFails(t *testing.T) {
 	rep := runLinux(t, badLinux(t))
+	// These pass in the bad tree: its /home, /var, /var/tmp, /var/log and
+	// /var/log/audit are separate (without their options), and the options
+	// of /tmp and /dev/shm, which are not (1.1.2.1.1 and 1.1.2.2.1 fail),
+	// are not applicable.
+	passes := map[string]string{"1.1.2.3.1": "/home", "1.1.2.4.1": "/var", "1.1.2.5.1": "/var/tmp", "1.1.2.6.1": "/var/log",
+		"1.1.2.7.1": "/var/log/audit", "1.1.2.1.2": "not applicable", "1.1.2.1.3": "not applicable", "1.1.2.1.4": "not applicable",
+		"1.1.2.2.2": "not applicable", "1.1.2.2.3": "not applicable", "1.1.2.2.4": "not applicable"}
 	for _, r := range rep.Results {
+		if want, ok := passes[r.ID]; ok {
+			if r.Status != Pass || !strings.Contains(r.Evidence, want) {
+				t.Errorf("%s: %s %q, want pass with %q", r.ID, r.Status, r.Evidence, want)
+			}
+			continue
+		}
 		if r.Status != Fail {
 			t.Errorf("%s %s: %s, want fail; evidence %q error %q", r.ID, r.Title, r.Status, r.Evidence, r.Error)
 		}
@@ -252,6 +268,8 @@ func TestLinuxBadTreeFails(t *testing.T) {
 	// The evidence says what was seen, per family.
 	want := map[string]string{
 		"1.1.2.1.1": "/tmp is not a separate mount in /proc/self/mounts",
+		"1.1.2.3.2": "/home mounted with rw (no nodev)",
+		"1.1.2.7.4": "/var/log/audit mounted with rw (no noexec)",
 		"1.1.2.5.2": "/var/tmp mounted with rw,relatime (no nodev)",
 		"1.1.1.1":   "cramfs is loaded (/proc/modules)",
 		"1.1.1.3":   "install hfs /sbin/modprobe --ignore-install hfs (/etc/modprobe.d/blacklist.conf:2) does not stop loading",
@@ -378,6 +396,12 @@ func TestLinuxFstabFallback(t *testing.T) {
 	}
 	if r := byID["1.1.2.1.4"]; r.Status != Fail || !strings.Contains(r.Evidence, "no noexec") {
 		t.Errorf("1.1.2.1.4 = %s %q, want fail (no noexec)", r.Status, r.Evidence)
+	}
+	if r := byID["1.1.2.2.1"]; r.Status != Fail || r.Evidence != "/dev/shm is not a separate mount in /etc/fstab" {
+		t.Errorf("1.1.2.2.1 = %s %q, want fail (no /dev/shm)", r.Status, r.Evidence)
+	}
+	if r := byID["1.1.2.2.2"]; r.Status != Pass || !strings.Contains(r.Evidence, "not applicable") {
+		t.Errorf("1.1.2.2.2 = %s %q, want pass (not applicable without the partition)", r.Status, r.Evidence)
 	}
 }
 
