@@ -311,9 +311,11 @@ func (e *Entry) hash(p string, lst *unix.Stat_t, buf []byte, prefixLen int64) (i
 	var total int64
 	for {
 		n, err := unix.Read(fd, buf)
-		if err == unix.EINTR || err == unix.EAGAIN {
+		if err == unix.EINTR {
 			continue
 		}
+		// EAGAIN (a /proc file such as kmsg, opened non-blocking) is an
+		// error like any other: never wait on a file.
 		if err != nil {
 			return total, nil, fmt.Errorf("reading: %w", err)
 		}
