@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strings"
 
@@ -39,11 +40,13 @@ type Config struct {
 	// Source names where the configuration came from (file name).
 	Source string
 
-	// The excludes, compiled by finish: plain paths, globs, and every
-	// regular expression in one.
+	// The excludes, compiled by finish: plain paths, globs, and regular
+	// expressions rewritten by ancestorRE. (Kept apart, not joined into one
+	// alternation: each then keeps its literal prefix, which regexp finds
+	// with a fast substring search.)
 	literal map[string]bool
 	globs   []string
-	anyRE   *regexp.Regexp
+	res     []*regexp.Regexp
 }
 
 // Rule selects a watched path and what is recorded for it.
@@ -297,20 +300,20 @@ func (c *Config) addExclude(pat string, line int) error {
 
 func (c *Config) finish() {
 	c.literal = map[string]bool{}
-	c.globs, c.anyRE = nil, nil
-	var res []string
+	c.globs, c.res = nil, nil
 	for _, x := range c.Excludes {
 		switch {
 		case x.re != nil:
-			res = append(res, "(?:"+x.re.String()+")")
+			a, err := ancestorRE(x.re.String())
+			if err != nil { // x.re compiled, so this does not happen
+				panic(fmt.Sprintf("fim: exclude %q: %v", x.Pattern, err))
+			}
+			c.res = append(c.res, regexp.MustCompile(a))
 		case strings.ContainsAny(x.Pattern, `*?[\`):
 			c.globs = append(c.globs, x.Pattern)
 		default:
 			c.literal[x.Pattern] = true
 		}
-	}
-	if len(res) > 0 {
-		c.anyRE = regexp.MustCompile(strings.Join(res, "|"))
 	}
 	sort.Slice(c.Rules, func(i, j int) bool { return c.Rules[i].Path < c.Rules[j].Path })
 	if c.Database == "" {
@@ -336,9 +339,23 @@ func (c *Config) ruleFor(p string) (int, bool) {
 	return best, found
 }
 
-// excluded says whether p itself matches an exclude.
+// excluded says whether p matches an exclude: p itself for plain paths
+// and globs, p or any parent for regular expressions (see finish).
 func (c *Config) excluded(p string) bool {
-	if c.literal[p] || (c.anyRE != nil && c.anyRE.MatchString(p)) {
+	return c.excludedPlain(p) || c.excludedRE(p)
+}
+
+func (c *Config) excludedRE(p string) bool {
+	for _, re := range c.res {
+		if re.MatchString(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) excludedPlain(p string) bool {
+	if c.literal[p] {
 		return true
 	}
 	for _, g := range c.globs {
@@ -347,6 +364,30 @@ func (c *Config) excluded(p string) bool {
 		}
 	}
 	return false
+}
+
+// ancestorRE rewrites a regular expression so that matching a path means
+// the original matches the path or one of its parents: a parent is a
+// prefix of the path that ends before a '/', so each end-of-text ($, \z)
+// becomes "end of text or '/'". One match then replaces one per parent.
+func ancestorRE(re string) (string, error) {
+	t, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return "", err
+	}
+	var walk func(*syntax.Regexp) *syntax.Regexp
+	walk = func(r *syntax.Regexp) *syntax.Regexp {
+		if r.Op == syntax.OpEndText {
+			return &syntax.Regexp{Op: syntax.OpAlternate, Sub: []*syntax.Regexp{
+				{Op: syntax.OpLiteral, Rune: []rune{'/'}}, {Op: syntax.OpEndText},
+			}}
+		}
+		for i, sub := range r.Sub {
+			r.Sub[i] = walk(sub)
+		}
+		return r
+	}
+	return walk(t).String(), nil
 }
 
 // depthBelow is the number of path elements of p below root.
@@ -375,8 +416,11 @@ func (c *Config) Match(p string) (Rule, bool) {
 	if r.Depth >= 0 && depthBelow(r.Path, p) > r.Depth {
 		return Rule{}, false
 	}
+	if c.excludedRE(p) {
+		return Rule{}, false
+	}
 	for q := p; ; {
-		if c.excluded(q) {
+		if c.excludedPlain(q) {
 			return Rule{}, false
 		}
 		if q == r.Path || q == "/" {

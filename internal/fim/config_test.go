@@ -21,6 +21,8 @@ watch:
 exclude:
   - /etc/skip
   - "re:\\.swp$"
+  - "re:\\.d$"
+  - "re:^/etc/(x|y)+z$"
 `), "t.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +41,12 @@ exclude:
 		{"/etc/skip", "", 0, false},
 		{"/etc/skip/below", "", 0, false}, // parent excluded
 		{"/etc/a.swp", "", 0, false},
+		{"/etc/a.swp/below", "", 0, false}, // a parent matches the regular expression
+		{"/etc/x.d", "", 0, false},
+		{"/etc/x.d/a/b", "", 0, false},
+		{"/etc/x.dd", "/etc", AttrPerm | AttrUID | AttrSHA256 | AttrSHA512, true},
+		{"/etc/xyxz/q", "", 0, false},
+		{"/etc/xyxzq", "/etc", AttrPerm | AttrUID | AttrSHA256 | AttrSHA512, true},
 		{"/etcetera", "", 0, false},
 		{"/usr/bin/ls", "", 0, false},
 		{"/var/log/syslog", "/var/log", DefaultGroups[">"], true},
