@@ -99,6 +99,7 @@ func (o *Options) check(ctx context.Context) (*Result, *Report, error) {
 	}
 	so := o.Scan
 	so.Growing = old.GrowingSizes()
+	so.SizeHint = len(old.Entries)
 	res, err := Scan(ctx, o.Config, so)
 	if err != nil {
 		return nil, nil, err

@@ -28,6 +28,9 @@ type ScanOptions struct {
 	// first Growing[path] bytes so the comparison can tell an appended
 	// file from a rewritten one. May be nil.
 	Growing map[string]int64
+	// SizeHint is the number of entries expected (the baseline's), to size
+	// the result at once; 0 lets it grow.
+	SizeHint int
 }
 
 // ScanError is a path that could not be (fully) recorded.
@@ -133,6 +136,9 @@ func Scan(ctx context.Context, cfg *Config, opts ScanOptions) (*Result, error) {
 		opts.BufSize = 1 << 20
 	}
 	s := &scanner{cfg: cfg, opts: opts, roots: map[string]bool{}, q: &queue{}}
+	if opts.SizeHint > 0 {
+		s.entries = make([]Entry, 0, opts.SizeHint+opts.SizeHint/32+64)
+	}
 	s.q.cond.L = &s.q.mu
 	for _, r := range cfg.Rules {
 		s.roots[r.Path] = true
