@@ -112,7 +112,7 @@ func (l *scanner) classify(p, rel string) (*Change, bool, error) {
 	if err := unix.Lstat(p, &st); err != nil {
 		return nil, false, fmt.Errorf("reading %s: %w", p, err)
 	}
-	if whiteout(&st) {
+	if whiteout(p, &st) {
 		return &Change{Path: rel, Kind: Deleted}, false, nil
 	}
 	lower, inImage := l.lookupLower(rel)
@@ -192,7 +192,7 @@ func (s *scanner) lookupLower(rel string) (string, bool) {
 		p := filepath.Join(l, rel)
 		var st unix.Stat_t
 		if unix.Lstat(p, &st) == nil {
-			if whiteout(&st) {
+			if whiteout(p, &st) {
 				return "", false
 			}
 			return p, true
@@ -217,9 +217,21 @@ func (s *scanner) opaqueLower(dir string) bool {
 	return o
 }
 
-// whiteout is overlayfs's mark of a deleted path: a character device 0/0.
-func whiteout(st *unix.Stat_t) bool {
-	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
+// whiteout is overlayfs's mark of a deleted path: a character device 0/0,
+// or (kernels 6.7+, nested overlays) an empty file with the
+// trusted.overlay.whiteout xattr.
+func whiteout(p string, st *unix.Stat_t) bool {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		return st.Rdev == 0
+	case unix.S_IFREG:
+		if st.Size != 0 {
+			return false
+		}
+		_, err := unix.Lgetxattr(p, "trusted.overlay.whiteout", nil)
+		return err == nil
+	}
+	return false
 }
 
 // opaque reports whether directory p is an overlay opaque directory

@@ -81,6 +81,12 @@ func TestScan(t *testing.T) {
 	write(t, up+"/usr/local/bin/x", "\x7fELFxx", 0o644) // ELF without an x bit
 	write(t, up+"/tmp/run.sh", "#!/bin/sh\n", 0o700)
 	whiteoutAt(t, up+"/bin/tool")
+	write(t, l2+"/etc/xattr-gone", "x", 0o644)
+	write(t, up+"/etc/xattr-gone", "", 0o644) // an xattr whiteout
+	if err := unix.Lsetxattr(up+"/etc/xattr-gone", "trusted.overlay.whiteout", nil, 0); err != nil {
+		t.Fatalf("setxattr: %v", err)
+	}
+	write(t, up+"/etc/empty", "", 0o644) // empty, no xattr: an added file
 	makeOpaque(t, up+"/etc/skel")
 	if err := os.Symlink("/tmp/run.sh", up+"/etc/link"); err != nil {
 		t.Fatal(err)
@@ -91,12 +97,14 @@ func TestScan(t *testing.T) {
 	}
 	want := []Change{
 		{Path: "/bin/tool", Kind: Deleted},
+		{Path: "/etc/empty", Kind: Added, Type: "file", Mode: "0644"},
 		{Path: "/etc/gone-in-image", Kind: Added, Type: "file", Mode: "0644", Size: 3},
 		{Path: "/etc/link", Kind: Added, Type: "symlink", Mode: "0777", Target: "/tmp/run.sh"},
 		{Path: "/etc/os", Kind: Changed, Type: "file", Mode: "0644", Size: 7, Differs: []string{"content"}},
 		{Path: "/etc/perm", Kind: Changed, Type: "file", Mode: "0600", Size: 1, Differs: []string{"mode"}},
 		{Path: "/etc/same", Kind: Changed, Type: "file", Mode: "0644", Size: 4},
 		{Path: "/etc/skel", Kind: Replaced, Type: "dir", Mode: "0755"},
+		{Path: "/etc/xattr-gone", Kind: Deleted},
 		{Path: "/opt/hidden/a", Kind: Added, Type: "file", Mode: "0644", Size: 1},
 		{Path: "/tmp", Kind: Added, Type: "dir", Mode: "0755"},
 		{Path: "/tmp/run.sh", Kind: Added, Type: "file", Mode: "0700", Size: 10, Executable: true},
