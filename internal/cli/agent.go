@@ -249,6 +249,24 @@ socket mounted (see docs/agent.md).`,
 					}
 				}()
 			}
+			if det.FIM != nil {
+				// SIGHUP reloads the FIM configuration too; one that does
+				// not load leaves the previous one watching.
+				fhup := make(chan os.Signal, 1)
+				signal.Notify(fhup, syscall.SIGHUP)
+				defer signal.Stop(fhup)
+				go func() {
+					for range fhup {
+						c, err := fim.LoadConfig(fimConfig)
+						if err != nil {
+							log.Error("reloading the FIM configuration failed; keeping the previous one", "err", err)
+							continue
+						}
+						det.FIM.SetWatch(fim.ConfigWatch(c))
+						log.Info("FIM configuration reloaded", "file", fimConfig, "rules", len(c.Rules))
+					}
+				}()
+			}
 			if up != nil {
 				ctx, cancel := context.WithCancel(cmd.Context())
 				done := make(chan struct{})

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-cwpp/vigil/internal/alert"
@@ -73,11 +74,10 @@ const DefaultWindow = 10 * time.Second
 // Realtime turns the sensor's file events into FIM alerts: each change to
 // a watched path names the process that made it, its ancestry, user and
 // container. It never reads or updates a baseline, and does no I/O: paths
-// must be absolute or relative to the event's Process.Cwd. It is not safe
-// for concurrent use.
+// must be absolute or relative to the event's Process.Cwd. Observe, Flush
+// and Close are called from one goroutine; SetWatch from any.
 type Realtime struct {
-	w      Watch
-	prio   Prioritizer
+	w      atomic.Pointer[watching]
 	window time.Duration
 	max    int
 	open   map[debounceKey]*held
@@ -85,6 +85,12 @@ type Realtime struct {
 	// times, which the sensor delivers nearly in order), from head.
 	queue []*held
 	head  int
+}
+
+// watching is a Watch with its optional methods found once.
+type watching struct {
+	w    Watch
+	prio Prioritizer
 }
 
 type debounceKey struct {
@@ -111,9 +117,17 @@ func NewRealtime(w Watch, o RealtimeOptions) *Realtime {
 	if o.Max <= 0 {
 		o.Max = 4096
 	}
-	r := &Realtime{w: w, window: o.Window, max: o.Max, open: make(map[debounceKey]*held)}
-	r.prio, _ = w.(Prioritizer)
+	r := &Realtime{window: o.Window, max: o.Max, open: make(map[debounceKey]*held)}
+	r.SetWatch(w)
 	return r
+}
+
+// SetWatch replaces what is watched, for a configuration reload: events
+// handled after it are matched against w. Windows already open keep
+// counting repeats of their paths.
+func (r *Realtime) SetWatch(w Watch) {
+	p, _ := w.(Prioritizer)
+	r.w.Store(&watching{w: w, prio: p})
 }
 
 // RealtimeChange is what a file event did to which path, as realtime FIM sees it.
@@ -228,7 +242,7 @@ func (r *Realtime) Observe(e *event.Event, emit func(*alert.Alert)) {
 			}
 		}
 	}
-	c, ok := ClassifyEvent(r.w, e)
+	c, ok := ClassifyEvent(r.w.Load().w, e)
 	if !ok {
 		return
 	}
@@ -317,8 +331,8 @@ func (r *Realtime) emitHeld(due []*held, emit func(*alert.Alert)) {
 // alert makes the alert of change c by e.
 func (r *Realtime) alert(c RealtimeChange, e *event.Event) *alert.Alert {
 	prio := ""
-	if r.prio != nil {
-		prio = r.prio.Priority(c.Rule)
+	if p := r.w.Load().prio; p != nil {
+		prio = p.Priority(c.Rule)
 	}
 	if prio == "" {
 		prio = "WARNING"

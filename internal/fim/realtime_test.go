@@ -149,6 +149,19 @@ func TestRealtimeDebounce(t *testing.T) {
 	}
 }
 
+func TestRealtimeSetWatch(t *testing.T) {
+	r := NewRealtime(prefixWatch{}, RealtimeOptions{})
+	var got []alert.Alert
+	emit := func(a *alert.Alert) { got = append(got, *a) }
+	r.Observe(fileEvent(event.FileOpen, "/var/x", "", 0o1), emit)
+	r.SetWatch(WatchFunc(func(p string) (string, bool) { return "var", strings.HasPrefix(p, "/var/") }))
+	r.Observe(fileEvent(event.FileOpen, "/var/x", "", 0o1), emit)
+	r.Observe(fileEvent(event.FileOpen, "/etc/passwd", "", 0o1), emit)
+	if len(got) != 1 || got[0].Rule != "File integrity: var" || got[0].Priority != "WARNING" {
+		t.Fatalf("after SetWatch: %+v", got)
+	}
+}
+
 func TestRealtimePermTechnique(t *testing.T) {
 	r := NewRealtime(prefixWatch{}, RealtimeOptions{})
 	var got []alert.Alert
