@@ -1,8 +1,8 @@
 // Package agent wires Vigil's node agent: the eBPF sensor, the process
 // cache, workload identity and the event output, with Prometheus metrics
-// and a health endpoint, the detector (rules, profiles, response) and the
-// reports to a server through an Uplink. FIM joins later. It never imports
-// server, store or console code.
+// and a health endpoint, the detector (rules, profiles, realtime file
+// integrity, response) and the reports to a server through an Uplink. It
+// never imports server, store or console code.
 package agent
 
 import (
