@@ -9,6 +9,7 @@ import (
 	"hash"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -52,6 +53,10 @@ type Result struct {
 // testHookReadDir, when set, runs after a directory was listed and before
 // its entries are examined (tests delete files there).
 var testHookReadDir func(dir string)
+
+// testHookMapped, when set, runs after a file was memory-mapped and before
+// it is hashed (tests truncate the file there).
+var testHookMapped func()
 
 type scanJob struct {
 	path  string
@@ -315,7 +320,36 @@ func (e *Entry) hash(p string, lst *unix.Stat_t, buf []byte, prefixLen int64) (i
 		hs = append(hs, h512)
 	}
 	var total int64
-	for {
+	feed := func(chunk []byte) {
+		if prefixLen > 0 && total < prefixLen && total+int64(len(chunk)) >= prefixLen {
+			cut := prefixLen - total
+			for _, h := range hs {
+				h.Write(chunk[:cut])
+			}
+			pre = &prefixHashes{}
+			if h256 != nil {
+				pre.sha256 = h256.Sum(nil)
+			}
+			if h512 != nil {
+				pre.sha512 = h512.Sum(nil)
+			}
+			total += cut
+			chunk = chunk[cut:]
+		}
+		for _, h := range hs {
+			h.Write(chunk)
+		}
+		total += int64(len(chunk))
+	}
+	mapped := false
+	if st.Size >= mmapMin {
+		var err error
+		mapped, err = hashMapped(fd, st.Size, len(buf), feed)
+		if err != nil {
+			return total, nil, err
+		}
+	}
+	for !mapped {
 		n, err := unix.Read(fd, buf)
 		if err == unix.EINTR {
 			continue
@@ -328,25 +362,7 @@ func (e *Entry) hash(p string, lst *unix.Stat_t, buf []byte, prefixLen int64) (i
 		if n == 0 {
 			break
 		}
-		chunk := buf[:n]
-		if prefixLen > 0 && total < prefixLen && total+int64(n) >= prefixLen {
-			cut := prefixLen - total
-			pre = &prefixHashes{}
-			for _, h := range hs {
-				h.Write(chunk[:cut])
-			}
-			if h256 != nil {
-				pre.sha256 = h256.Sum(nil)
-			}
-			if h512 != nil {
-				pre.sha512 = h512.Sum(nil)
-			}
-			chunk = chunk[cut:]
-		}
-		for _, h := range hs {
-			h.Write(chunk)
-		}
-		total += int64(n)
+		feed(buf[:n])
 	}
 	if h256 != nil {
 		e.SHA256 = h256.Sum(nil)
@@ -356,3 +372,47 @@ func (e *Entry) hash(p string, lst *unix.Stat_t, buf []byte, prefixLen int64) (i
 	}
 	return total, pre, nil
 }
+
+// mmapMin is the size from which files are hashed from a memory mapping
+// rather than read(2) into a buffer: no copy out of the page cache.
+const mmapMin = 256 << 10
+
+// hashMapped feeds the first size bytes of fd, memory-mapped a window of
+// mmapWindow bytes at a time (so a large file does not inflate the RSS), in
+// chunks. It returns mapped=false, and feeds nothing, when the file cannot
+// be mapped (the caller reads it instead). A file truncated while it is
+// being hashed makes the access fault (SIGBUS); SetPanicOnFault turns that
+// into a panic recovered here as an error, not a crash.
+func hashMapped(fd int, size int64, chunk int, feed func([]byte)) (mapped bool, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			mapped, err = true, fmt.Errorf("reading: the file shrank while it was hashed (%v)", r)
+		}
+	}()
+	for off := int64(0); off < size; off += mmapWindow {
+		n := min(mmapWindow, size-off)
+		data, err := unix.Mmap(fd, off, int(n), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			if off == 0 {
+				return false, nil
+			}
+			return true, fmt.Errorf("reading: mmap: %w", err)
+		}
+		if testHookMapped != nil {
+			testHookMapped()
+		}
+		unix.Madvise(data, unix.MADV_SEQUENTIAL|unix.MADV_WILLNEED)
+		func() {
+			defer unix.Munmap(data)
+			for o := 0; o < len(data); o += chunk {
+				feed(data[o:min(o+chunk, len(data))])
+			}
+		}()
+	}
+	return true, nil
+}
+
+// mmapWindow is how much of a file is mapped at once (a multiple of the
+// page size).
+const mmapWindow = 8 << 20

@@ -1,7 +1,9 @@
 package fim
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"os/exec"
@@ -465,5 +467,33 @@ func TestScanOneFilesystem(t *testing.T) {
 		if !slices.Equal(paths, want) {
 			t.Errorf("one_filesystem %v: %v, want %v", one, paths, want)
 		}
+	}
+}
+
+// TestScanTruncatedWhileMapped truncates a large file after it was
+// memory-mapped for hashing: the fault is an error for that file, not a
+// crash, and the scan goes on.
+func TestScanTruncatedWhileMapped(t *testing.T) {
+	big := strings.Repeat("x", 2*mmapMin)
+	root := tree(t, map[string]string{"big": big, "small": "s"})
+	c := testConfig(t, root, "")
+	testHookMapped = func() { must(t, os.Truncate(filepath.Join(root, "big"), 0)) }
+	t.Cleanup(func() { testHookMapped = nil })
+	res, err := Scan(context.Background(), c, ScanOptions{Workers: 1})
+	must(t, err)
+	if len(res.Errors) != 1 || res.Errors[0].Path != filepath.Join(root, "big") || !strings.Contains(res.Errors[0].Err, "shrank") {
+		t.Fatalf("errors %+v, want big shrank", res.Errors)
+	}
+	if len(res.Entries) != 3 || res.Entries[2].SHA256 == nil {
+		t.Fatalf("entries %+v", res.Entries)
+	}
+
+	// Not truncated: the mapped hash is the file's sha256.
+	testHookMapped = nil
+	must(t, os.WriteFile(filepath.Join(root, "big"), []byte(big), 0o644))
+	res, err = Scan(context.Background(), c, ScanOptions{})
+	must(t, err)
+	if want := sha256.Sum256([]byte(big)); !bytes.Equal(res.Entries[1].SHA256, want[:]) {
+		t.Errorf("mapped hash %x, want %x", res.Entries[1].SHA256, want)
 	}
 }
