@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -313,27 +311,9 @@ func uploadCompliance(ctx context.Context, rf *reportFlags, rep *compliance.Repo
 	if err != nil {
 		return "", err
 	}
-	u := strings.TrimRight(rf.url, "/") + "/api/v1/compliance"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
+	rb, err := postJSON(ctx, c, rf.url, "/api/v1/compliance", rf.token, b)
 	if err != nil {
-		return "", fmt.Errorf("--report-to %s: %w", rf.url, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+rf.token)
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("reporting to %s: %w", rf.url, err)
-	}
-	defer resp.Body.Close()
-	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(rb, &e) == nil && e.Error != "" {
-			return "", fmt.Errorf("reporting to %s: %s: %s", u, resp.Status, e.Error)
-		}
-		return "", fmt.Errorf("reporting to %s: %s", u, resp.Status)
+		return "", err
 	}
 	var out map[string]any
 	if json.Unmarshal(rb, &out) == nil {
@@ -343,5 +323,5 @@ func uploadCompliance(ctx context.Context, rf *reportFlags, rep *compliance.Repo
 			}
 		}
 	}
-	return resp.Status, nil
+	return "stored", nil
 }

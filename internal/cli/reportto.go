@@ -59,16 +59,33 @@ func uploadScan(ctx context.Context, c *http.Client, base, token string, reportJ
 	if err != nil {
 		return "", err
 	}
-	u := strings.TrimRight(base, "/") + "/api/v1/scans"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
+	rb, err := postJSON(ctx, c, base, "/api/v1/scans", token, b)
 	if err != nil {
-		return "", fmt.Errorf("--report-to %s: %w", base, err)
+		return "", err
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(rb, &out); err != nil {
+		return "", fmt.Errorf("reporting to %s: the answer is not JSON: %w", base, err)
+	}
+	return out.ID, nil
+}
+
+// postJSON posts body to the server at base + path with the API token and
+// returns the answer's body; a non-2xx answer is an error carrying the
+// server's message.
+func postJSON(ctx context.Context, c *http.Client, base, path, token string, body []byte) ([]byte, error) {
+	u := strings.TrimRight(base, "/") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("--report-to %s: %w", base, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("reporting to %s: %w", base, err)
+		return nil, fmt.Errorf("reporting to %s: %w", base, err)
 	}
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -77,15 +94,9 @@ func uploadScan(ctx context.Context, c *http.Client, base, token string, reportJ
 			Error string `json:"error"`
 		}
 		if json.Unmarshal(rb, &e) == nil && e.Error != "" {
-			return "", fmt.Errorf("reporting to %s: %s: %s", u, resp.Status, e.Error)
+			return nil, fmt.Errorf("reporting to %s: %s: %s", u, resp.Status, e.Error)
 		}
-		return "", fmt.Errorf("reporting to %s: %s", u, resp.Status)
+		return nil, fmt.Errorf("reporting to %s: %s", u, resp.Status)
 	}
-	var out struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(rb, &out); err != nil {
-		return "", fmt.Errorf("reporting to %s: the answer is not JSON: %w", u, err)
-	}
-	return out.ID, nil
+	return rb, nil
 }
