@@ -34,8 +34,11 @@ bench: build
 	bash scripts/bench-agent.sh
 	bash scripts/bench-rules.sh
 	bash scripts/bench-server.sh
+	bash scripts/bench-fim.sh
+	bash scripts/bench-fim-realtime.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/inventory ./internal/scan ./internal/vulnmatch ./internal/sensor \
-		./internal/event ./internal/rules ./internal/profile ./internal/response ./internal/alert ./internal/agent
+		./internal/event ./internal/rules ./internal/profile ./internal/response ./internal/alert ./internal/agent \
+		./internal/fim ./internal/drift ./internal/compliance/... ./internal/frameworks ./internal/console
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
