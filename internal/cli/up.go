@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-cwpp/vigil/internal/compliance"
 	"github.com/vigil-cwpp/vigil/internal/report"
 	"github.com/vigil-cwpp/vigil/internal/sbom"
 	"github.com/vigil-cwpp/vigil/internal/scan"
@@ -46,7 +47,8 @@ func newUpCmd(g *globals) *cobra.Command {
     password printed on first start,
   - this host's agent (vigil agent), enrolled to the server with a one-time
     token, restarted if it exits; its log is STATE-DIR/agent.log,
-  - a scan of every local Docker image, reported into the server.
+  - a scan of every local Docker image, and the CIS Debian Linux and Docker
+    benchmarks of this host, reported into the server.
 It runs until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -60,7 +62,10 @@ It runs until interrupted.`,
 				go p.superviseAgent(ctx, g, agentState, agentArgs)
 			}
 			if !noScan {
-				go p.firstScan(ctx, g, &tf, dbPath)
+				go func() {
+					p.firstScan(ctx, g, &tf, dbPath)
+					p.firstBench(ctx, g)
+				}()
 			}
 			return p.wait(ctx)
 		},
@@ -71,7 +76,7 @@ It runs until interrupted.`,
 	must(f.Set("agent-listen", "127.0.0.1:8444"))
 	f.Lookup("agent-listen").DefValue = "127.0.0.1:8444"
 	f.BoolVar(&noAgent, "no-agent", false, "do not start the local agent")
-	f.BoolVar(&noScan, "no-scan", false, "do not scan the local images")
+	f.BoolVar(&noScan, "no-scan", false, "do not scan the local images nor run the CIS benchmarks")
 	f.StringVar(&agentState, "agent-state-dir", "/var/lib/vigil", "the local agent's state directory (profiles, certificate, spool)")
 	f.StringArrayVar(&agentArgs, "agent-arg", nil, "extra argument for the local agent, e.g. --agent-arg=--enforce (repeatable)")
 	f.StringVar(&dbPath, "db", vulndb.DefaultPath(), "vulnerability database for the first scan; without one the scan is an inventory")
@@ -200,6 +205,33 @@ func (p *platform) firstScan(ctx context.Context, g *globals, tf *targetFlags, d
 	fmt.Fprintf(tw, "First scan of %d local images:\nIMAGE\tPACKAGES\tFINDINGS\tKEV\tSTATUS\n", len(imgs))
 	for _, l := range lines {
 		fmt.Fprintln(tw, l)
+	}
+	tw.Flush()
+}
+
+// firstBench runs the CIS Debian Linux and Docker benchmarks on this host
+// and reports them into the server, as `vigil bench --report-to` does.
+func (p *platform) firstBench(ctx context.Context, g *globals) {
+	tok, err := p.srv.NewAPIToken(ctx, "vigil-up benchmarks", store.RoleAnalyst, time.Hour)
+	if err != nil {
+		fmt.Fprintf(g.stderr, "vigil: benchmarks: %v\n", err)
+		return
+	}
+	rf := reportFlags{url: p.url(), token: tok, caFingerprint: p.ca.Fingerprint()}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "CIS benchmarks of this host:\nBENCHMARK\tPASS\tFAIL\tWARN\tMANUAL\tERROR\tSTATUS\n")
+	for _, bench := range []string{compliance.BenchLinux, compliance.BenchDocker} {
+		rep, err := benchReport(ctx, g, bench, &benchFlags{root: "/"})
+		if err != nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\terror: %v\n", bench, err)
+			continue
+		}
+		status := "reported"
+		if _, err := uploadCompliance(ctx, &rf, rep); err != nil {
+			status = "error: " + err.Error()
+		}
+		sm := rep.Summary
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", bench, sm.Pass, sm.Fail, sm.Warn, sm.Manual, sm.Error, status)
 	}
 	tw.Flush()
 }

@@ -173,8 +173,8 @@ func TestUpDoneWhen(t *testing.T) {
 	})
 }
 
-// TestUpFirstScan: `vigil up` scans the local Docker images and reports
-// each into its server.
+// TestUpFirstScan: `vigil up` scans the local Docker images and runs the
+// CIS Linux and Docker benchmarks, and reports each into its server.
 func TestUpFirstScan(t *testing.T) {
 	vigiltest.RequireRoot(t)
 	vigiltest.RequireDocker(t)
@@ -193,6 +193,20 @@ func TestUpFirstScan(t *testing.T) {
 			}
 		}
 		return false
+	})
+	waitFor(t, 120*time.Second, "the CIS benchmarks of the host", func() bool {
+		var out struct {
+			Results []store.ComplianceResult `json:"results"`
+		}
+		api.get(t, "/api/v1/compliance?limit=1000", &out)
+		n := map[string]int{}
+		for _, r := range out.Results {
+			n[r.Benchmark]++
+		}
+		// Every check of both benchmarks has a result: the CIS Debian
+		// benchmark has over 100 checks, CIS Docker over 60 host and
+		// daemon checks (more with containers running).
+		return n["cis-debian-12"] >= 100 && n["cis-docker"] >= 40
 	})
 }
 
