@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,37 +9,11 @@ import (
 	"github.com/vigil-cwpp/vigil/internal/store"
 )
 
-// PostgreSQL refuses NUL in text and the escape \u0000 in JSON
-// (SQLSTATE 22021, 22P05): one such string from an agent would fail its
-// batch on every retry and wedge the agent. Agent text is therefore
-// cleaned before it is stored: NUL becomes U+FFFD.
+// Agent text is cleaned before it is stored (store.CleanText says why).
 
-const replacement = "\uFFFD"
-
-func clean(s string) string {
-	if strings.IndexByte(s, 0) < 0 {
-		return s
-	}
-	return strings.ReplaceAll(s, "\x00", replacement)
-}
-
-func cleanAll(ss []string) []string {
-	for i, s := range ss {
-		ss[i] = clean(s)
-	}
-	return ss
-}
-
-var nulEscape = []byte(`\u0000`)
-
-// cleanRaw replaces the JSON escape \u0000 with \ufffd (the escaped text
-// `\\u0000` changes too, harmlessly: it stays valid JSON).
-func cleanRaw(b json.RawMessage) json.RawMessage {
-	if !bytes.Contains(b, nulEscape) {
-		return b
-	}
-	return bytes.ReplaceAll(b, nulEscape, []byte(`\ufffd`))
-}
+func clean(s string) string                      { return store.CleanText(s) }
+func cleanAll(ss []string) []string              { return store.CleanTexts(ss) }
+func cleanRaw(b json.RawMessage) json.RawMessage { return store.CleanJSON(b) }
 
 func cleanLabels(m map[string]string) map[string]string {
 	dirty := false

@@ -188,25 +188,38 @@ func describeJSONError(err error) error {
 	return err
 }
 
-// clean replaces NUL bytes, which PostgreSQL refuses in text columns.
-func clean(s string) string {
+// PostgreSQL refuses NUL in text and the escape \u0000 in JSON (SQLSTATE
+// 22021, 22P05): one such string from an agent or a CI upload would fail
+// its write on every retry. Text from outside is cleaned before it is
+// stored: NUL becomes U+FFFD.
+
+// CleanText returns s with every NUL byte replaced by U+FFFD.
+func CleanText(s string) string {
 	if strings.IndexByte(s, 0) < 0 {
 		return s
 	}
 	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
-func cleanAll(ss []string) []string {
+// CleanTexts cleans each string of ss in place and returns ss.
+func CleanTexts(ss []string) []string {
 	for i, s := range ss {
-		ss[i] = clean(s)
+		ss[i] = CleanText(s)
 	}
 	return ss
 }
 
-// cleanRaw replaces the JSON escape \u0000 with \ufffd.
-func cleanRaw(b []byte) json.RawMessage {
-	if !bytes.Contains(b, []byte(`\u0000`)) {
+var nulEscape = []byte(`\u0000`)
+
+// CleanJSON replaces the JSON escape \u0000 with \ufffd (the escaped text
+// `\\u0000` changes too, harmlessly: it stays valid JSON).
+func CleanJSON(b []byte) json.RawMessage {
+	if !bytes.Contains(b, nulEscape) {
 		return b
 	}
-	return bytes.ReplaceAll(b, []byte(`\u0000`), []byte(`\ufffd`))
+	return bytes.ReplaceAll(b, nulEscape, []byte(`\ufffd`))
 }
+
+func clean(s string) string             { return CleanText(s) }
+func cleanAll(ss []string) []string     { return CleanTexts(ss) }
+func cleanRaw(b []byte) json.RawMessage { return CleanJSON(b) }
